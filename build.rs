@@ -16,6 +16,7 @@ fn main() {
         return;
     };
     let lib = PathBuf::from(lib);
+    let lib = lib.canonicalize().unwrap_or(lib);
     let mut rpaths = vec![lib.clone()];
     // site-packages/torch/lib -> site-packages/nvidia/cu13/lib
     if let Some(site) = lib.parent().and_then(|torch| torch.parent()) {

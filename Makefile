@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both run `make setup` first, which installs libtorch, the model and the data once.
+CARGO ?= cargo
+
+.PHONY: setup setup-cuda demo test reference notebook
+
+setup:
+	@bash scripts/setup.sh
+
+# torch with its CUDA wheels (about 4.7 GB): rebuild afterwards and the binary also runs on a GPU.
+setup-cuda:
+	@TUNELAB_TORCH=cuda bash scripts/setup.sh
+	$(CARGO) clean -p tunelab
+
+demo: setup
+	$(CARGO) run --release --quiet -- inspect models/all-MiniLM-L6-v2
+
+test: setup
+	$(CARGO) test --release
+
+# Regenerates the golden fixtures in tests/fixtures with PyTorch and transformers (needs the
+# full torch wheel with its CUDA libraries in a second venv, about 4.9 GB; not needed for `make test`).
+reference: setup
+	@[ -x .venv-ref/bin/python ] || (python3 -m venv .venv-ref && .venv-ref/bin/pip install --quiet -r scripts/reference/requirements.txt)
+	.venv-ref/bin/python scripts/reference/encoder_fixtures.py

@@ -1,0 +1,49 @@
+"""Split the VADER movie-review sentences into train/dev/test TSV files.
+
+Input: movieReviewSnippets_GroundTruth.txt from hutto_ICWSM_2014.tar.gz (inside the sdist of
+vadersentiment==3.3.2): 10,605 lines `id<TAB>score<TAB>text`, CRLF, where score is the mean of
+about 20 human ratings on -4..4. Output: OUT/{train,dev,test}.tsv with the header
+`id<TAB>score<TAB>label<TAB>text`, where label is `positive` for score > 0 and `negative`
+otherwise (the binary classification task). The split is 80/10/10 by a hash of the id, so it
+never depends on file order or on a random generator.
+
+Usage: python3 scripts/prepare_vader.py GROUND_TRUTH.txt OUT_DIR
+"""
+
+import hashlib
+import pathlib
+import sys
+
+
+def split_of(sentence_id: str) -> str:
+    bucket = int.from_bytes(hashlib.sha256(sentence_id.encode()).digest()[:8], "big") % 10
+    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
+
+
+def main(src: str, out: str) -> None:
+    out_dir = pathlib.Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = {"train": [], "dev": [], "test": []}
+    lines = pathlib.Path(src).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            sys.exit(f"{src}:{number}: expected 3 tab-separated fields, found {len(parts)}")
+        sentence_id, score, text = parts
+        value = float(score)
+        label = "positive" if value > 0 else "negative"
+        rows[split_of(sentence_id)].append(f"{sentence_id}\t{score}\t{label}\t{text.strip()}\n")
+    for name, split in rows.items():
+        tmp = out_dir / f".{name}.tsv.tmp"
+        tmp.write_text("id\tscore\tlabel\ttext\n" + "".join(split), encoding="utf-8")
+        tmp.rename(out_dir / f"{name}.tsv")
+    counts = ", ".join(f"{name} {len(split)}" for name, split in rows.items())
+    print(f"VADER movie sentences: {sum(len(s) for s in rows.values())} rows ({counts}) in {out_dir}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
