@@ -8,11 +8,22 @@
 //! The pieces:
 //! - [`model`]: the encoder ([`Encoder`], a BERT/RoBERTa mirror of transformers), task heads
 //!   and [`Model`], loaded from and saved to Hugging Face model folders;
-//! - [`tokenizer`]: `tokenizer.json` with per-batch padding.
+//! - [`tokenizer`]: `tokenizer.json` with per-batch padding;
+//! - [`schedule`]: learning-rate schedules as pure functions of the step, warm-up and phases;
+//! - [`groups`]: the parameter-group table (LLRD, grouped LLRD, weight-decay rules);
+//! - [`optim`]: AdamW with one LR per group and checkpointable state;
+//! - [`techniques`]: re-initialisation and weight averaging (SWA, EMA);
+//! - [`recipe`]: the techniques composed into one value, and its LR table.
 pub mod error;
+pub mod groups;
 pub mod model;
+pub mod optim;
+pub mod recipe;
+pub mod schedule;
+pub mod techniques;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use model::{Config, Encoder, HeadSpec, Model, Pooling, Task};
+pub use recipe::Recipe;
 pub use tokenizer::{Batch, TextTokenizer};

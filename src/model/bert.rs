@@ -13,6 +13,7 @@
 use tch::{Kind, Tensor, nn};
 
 use super::config::{Config, ModelType};
+use crate::groups::Role;
 
 /// A dense layer, `y = x W^T + b`, created as transformers initialises `nn.Linear`.
 #[derive(Debug)]
@@ -30,6 +31,10 @@ impl Linear {
 
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         xs.linear(&self.weight, Some(&self.bias))
+    }
+
+    pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, Role)>) {
+        out.extend([(&self.weight, Role::Weight), (&self.bias, Role::Bias)]);
     }
 }
 
@@ -51,6 +56,10 @@ impl LayerNorm {
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         let dim = *xs.size().last().expect("layer norm input has a last dimension");
         xs.layer_norm([dim], Some(&self.weight), Some(&self.bias), self.eps, false)
+    }
+
+    pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, Role)>) {
+        out.extend([(&self.weight, Role::Norm), (&self.bias, Role::Norm)]);
     }
 }
 
@@ -294,6 +303,31 @@ impl Bert {
         }
         let pooler_output = self.pooler.forward(&xs);
         EncoderOutput { last_hidden_state: xs, pooler_output }
+    }
+
+    /// Every parameter with what it is (a dense weight, a bias, a LayerNorm parameter, an
+    /// embedding table), which decides its weight decay.
+    pub fn roles(&self) -> Vec<(&Tensor, Role)> {
+        let e = &self.embeddings;
+        let mut out = vec![
+            (&e.word_embeddings, Role::Embedding),
+            (&e.position_embeddings, Role::Embedding),
+            (&e.token_type_embeddings, Role::Embedding),
+        ];
+        e.layer_norm.roles(&mut out);
+        for layer in &self.layers {
+            let a = &layer.attention;
+            for linear in [&a.query, &a.key, &a.value, &a.output] {
+                linear.roles(&mut out);
+            }
+            a.layer_norm.roles(&mut out);
+            let f = &layer.feed_forward;
+            f.intermediate.roles(&mut out);
+            f.output.roles(&mut out);
+            f.layer_norm.roles(&mut out);
+        }
+        self.pooler.dense.roles(&mut out);
+        out
     }
 }
 

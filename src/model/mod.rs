@@ -10,6 +10,7 @@ pub mod config;
 pub mod heads;
 mod safetensors_io;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ pub use heads::{Head, HeadSpec, Pooling, Task};
 pub use safetensors_io::{read_safetensors, write_safetensors};
 
 use crate::error::{Error, Result};
+use crate::groups::ParamInfo;
 use crate::tokenizer::{Batch, TextTokenizer};
 
 /// The checkpoint name prefixes that are stripped on load (`BertForSequenceClassification`
@@ -219,6 +221,27 @@ impl Model {
             encoder.report.initialised.extend(["head.weight".to_string(), "head.bias".to_string()]);
             Model::new(encoder, spec)
         }
+    }
+
+    /// Every trainable parameter with its transformers name and role, in model order
+    /// (embeddings, layers bottom to top, pooler, head): what [`crate::groups::GroupTable`] reads.
+    pub fn parameters(&self) -> Vec<ParamInfo> {
+        let names: HashMap<usize, String> =
+            self.encoder.vs.variables().into_iter().map(|(name, t)| (t.data_ptr() as usize, name)).collect();
+        let mut roles = self.encoder.bert.roles();
+        self.head.linear.roles(&mut roles);
+        roles
+            .into_iter()
+            .map(|(t, role)| {
+                let name = names.get(&(t.data_ptr() as usize)).cloned().expect("every module tensor is a variable");
+                ParamInfo::new(name, role, t.numel() as i64)
+            })
+            .collect()
+    }
+
+    /// The variables by name (handles sharing storage with the model).
+    pub fn variables(&self) -> HashMap<String, Tensor> {
+        self.encoder.vs.variables()
     }
 
     /// `[batch, outputs]`.

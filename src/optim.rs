@@ -1,0 +1,134 @@
+//! AdamW with one learning rate per LR group, set before every step.
+//!
+//! Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019,
+//! <https://arxiv.org/abs/1711.05101>. The update is PyTorch's `torch.optim.AdamW`
+//! (`_single_tensor_adam` with decoupled weight decay and bias correction), operation for
+//! operation:
+//!
+//! ```text
+//! p  ← p · (1 − lr · wd)
+//! m  ← lerp(m, g, 1 − β1)
+//! v  ← β2 · v + (1 − β2) · g²
+//! p  ← p − lr / (1 − β1^t) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
+//! ```
+//!
+//! tch has AdamW too, but its state lives inside libtorch where it cannot be saved, and its
+//! `set_lr` overwrites every group's LR. Here the state (`m`, `v`, `t` per parameter) is plain
+//! tensors that a checkpoint stores, and [`AdamW::set_lrs`] takes one LR per LR group of the
+//! [`GroupTable`], in its order.
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::error::{Error, Result};
+use crate::groups::GroupTable;
+
+/// AdamW's constants (PyTorch's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+    }
+}
+
+/// One parameter and its optimizer state.
+#[derive(Debug)]
+pub struct ParamState {
+    pub name: String,
+    pub param: Tensor,
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+    /// The number of updates this parameter received.
+    pub step: i64,
+    /// Index into [`GroupTable::groups`].
+    pub group: usize,
+    pub weight_decay: f64,
+}
+
+/// AdamW over the parameters of a [`GroupTable`].
+#[derive(Debug)]
+pub struct AdamW {
+    pub config: AdamWConfig,
+    pub params: Vec<ParamState>,
+    lrs: Vec<f64>,
+}
+
+impl AdamW {
+    /// One state per row of `table`; `variables` maps names to the model's tensors.
+    pub fn new(table: &GroupTable, variables: &HashMap<String, Tensor>, config: AdamWConfig) -> Result<Self> {
+        let mut params = Vec::with_capacity(table.rows.len());
+        for row in &table.rows {
+            let param = variables
+                .get(&row.name)
+                .ok_or_else(|| Error::Invalid(format!("the group table names `{}`, which the model does not have", row.name)))?
+                .shallow_clone();
+            let group = table.group_index(&row.group).expect("every row's group is in the table");
+            params.push(ParamState {
+                name: row.name.clone(),
+                exp_avg: param.zeros_like(),
+                exp_avg_sq: param.zeros_like(),
+                param,
+                step: 0,
+                group,
+                weight_decay: row.weight_decay,
+            });
+        }
+        let lrs = table.groups.iter().map(|g| g.lr).collect();
+        Ok(AdamW { config, params, lrs })
+    }
+
+    /// Sets every LR group's learning rate for the next step (in the table's group order).
+    pub fn set_lrs(&mut self, lrs: &[f64]) {
+        assert_eq!(lrs.len(), self.lrs.len(), "one learning rate per LR group");
+        self.lrs.copy_from_slice(lrs);
+    }
+
+    /// The learning rates the next step will use.
+    pub fn lrs(&self) -> &[f64] {
+        &self.lrs
+    }
+
+    /// Clears every gradient.
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            let mut grad = p.param.grad();
+            if grad.defined() {
+                let _ = grad.detach_().zero_();
+            }
+        }
+    }
+
+    /// One AdamW update of every parameter that has a gradient.
+    pub fn step(&mut self) {
+        let AdamWConfig { beta1, beta2, eps } = self.config;
+        tch::no_grad(|| {
+            for p in &mut self.params {
+                let grad = p.param.grad();
+                if !grad.defined() {
+                    continue;
+                }
+                let lr = self.lrs[p.group];
+                p.step += 1;
+                let _ = p.param.g_mul_scalar_(1.0 - lr * p.weight_decay);
+                let _ = p.exp_avg.lerp_(&grad, 1.0 - beta1);
+                // addcmul_(g, g, value=1-β2) computes v + ((1-β2)·g)·g.
+                let _ = p.exp_avg_sq.g_mul_scalar_(beta2).addcmul_(&grad.g_mul_scalar(1.0 - beta2), &grad);
+                let t = p.step as f64;
+                let bias_correction1 = 1.0 - beta1.powf(t);
+                let bias_correction2 = 1.0 - beta2.powf(t);
+                let step_size = lr / bias_correction1;
+                let denom = (p.exp_avg_sq.sqrt() / bias_correction2.sqrt()) + eps;
+                // addcdiv_(m, denom, value=-step_size) computes p + (-step_size·m) / denom.
+                let _ = p.param.addcdiv_(&p.exp_avg.g_mul_scalar(-step_size), &denom);
+            }
+        });
+    }
+}

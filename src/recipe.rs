@@ -1,0 +1,410 @@
+//! A recipe: the techniques of a fine-tuning run, composed as plain data.
+//!
+//! A [`Recipe`] holds the LR layout over the model's blocks (one LR, LLRD, grouped LLRD), the
+//! weight decay, the warm-up and the decay after it, re-initialisation, SWA or EMA, the
+//! evaluation cadence and AdamW's constants. It is serde data with every default spelled out,
+//! it is validated as a whole against a run length, and for a model's [`GroupTable`] it yields
+//! the learning rate of every group at every step ([`LrTable`]) before anything trains.
+//!
+//! The seed article's recipe (LLRD with decay 0.9, 50 warm-up steps and linear decay,
+//! re-initialised top layer, SWA keeping the LLRD ratios):
+//!
+//! ```
+//! use tunelab::groups::LrLayout;
+//! use tunelab::recipe::{Decay, Recipe, Warmup};
+//! use tunelab::techniques::{Reinit, Swa};
+//! use tunelab::{Config, Encoder, HeadSpec, Model, Pooling};
+//!
+//! let recipe = Recipe {
+//!     lr: LrLayout::Llrd { top_lr: 3.5e-5, decay: 0.9, head_lr: 3.6e-5 },
+//!     warmup: Warmup::Steps(50),
+//!     decay: Decay::Linear,
+//!     reinit: Some(Reinit { top_layers: 1, pooler: true, seed: 42 }),
+//!     swa: Some(Swa::default()),
+//!     ..Recipe::default()
+//! };
+//! let model = Model::new(Encoder::from_config(&Config::tiny(), tch::Device::Cpu, 0)?, HeadSpec::regression(Pooling::Pooler))?;
+//! let table = recipe.group_table(&model)?;
+//! let lrs = recipe.lr_table(&table, 400)?;
+//! assert_eq!(lrs.groups, ["embeddings", "layer.0", "layer.1", "pooler", "head"]);
+//! assert_eq!(lrs.at(0)[4], 0.0);              // warm-up starts from 0
+//! assert!((lrs.at(50)[2] - 3.5e-5).abs() < 1e-18); // the top layer peaks at top_lr
+//! println!("{lrs}");
+//! # Ok::<(), tunelab::Error>(())
+//! ```
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::groups::{GroupTable, LrLayout};
+use crate::model::Model;
+use crate::optim::AdamWConfig;
+use crate::schedule::{DecayShape, Phase, Schedule};
+use crate::techniques::{Reinit, Swa};
+
+/// The warm-up: a number of optimizer steps, or a fraction of the run (rounded up, as
+/// transformers' `warmup_ratio`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warmup {
+    Steps(usize),
+    Fraction(f64),
+}
+
+impl Warmup {
+    pub fn steps(self, total: usize) -> Result<usize> {
+        match self {
+            Warmup::Steps(s) => Ok(s),
+            Warmup::Fraction(f) if (0.0..=1.0).contains(&f) => Ok((f * total as f64).ceil() as usize),
+            Warmup::Fraction(f) => Err(Error::Invalid(format!("the warm-up fraction must be in [0, 1], got {f}"))),
+        }
+    }
+}
+
+/// What the LR does after the warm-up, over the rest of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decay {
+    Constant,
+    Linear,
+    Cosine {
+        #[serde(default = "half")]
+        cycles: f64,
+        #[serde(default)]
+        min_ratio: f64,
+    },
+    CosineRestarts {
+        #[serde(default = "one")]
+        cycles: f64,
+    },
+    Polynomial {
+        #[serde(default = "one")]
+        power: f64,
+        #[serde(default)]
+        end_ratio: f64,
+    },
+    /// `timescale` defaults to the warm-up length, or 10,000 without warm-up (as transformers).
+    InverseSqrt {
+        #[serde(default)]
+        timescale: Option<usize>,
+    },
+    /// Warm-up–stable–decay: constant, then a decay over the last `decay_fraction` of the run.
+    StableDecay {
+        decay_fraction: f64,
+        #[serde(default = "cosine_shape")]
+        shape: DecayShape,
+        #[serde(default)]
+        min_ratio: f64,
+    },
+}
+
+fn half() -> f64 {
+    0.5
+}
+fn one() -> f64 {
+    1.0
+}
+fn cosine_shape() -> DecayShape {
+    DecayShape::Cosine
+}
+
+impl Decay {
+    /// The schedule after a warm-up of `warmup` steps in a run of `total`.
+    pub fn schedule(&self, warmup: usize, total: usize) -> Result<Schedule> {
+        let steps = total.saturating_sub(warmup);
+        Ok(match self {
+            Decay::Constant => Schedule::Constant,
+            Decay::Linear => Schedule::Linear { steps },
+            Decay::Cosine { cycles, min_ratio } => Schedule::Cosine { steps, cycles: *cycles, min_ratio: *min_ratio },
+            Decay::CosineRestarts { cycles } => Schedule::CosineRestarts { steps, cycles: *cycles },
+            Decay::Polynomial { power, end_ratio } => Schedule::Polynomial { steps, power: *power, end_ratio: *end_ratio },
+            Decay::InverseSqrt { timescale } => {
+                Schedule::InverseSqrt { timescale: timescale.unwrap_or(if warmup > 0 { warmup } else { 10_000 }) }
+            }
+            Decay::StableDecay { decay_fraction, shape, min_ratio } => {
+                if !(0.0..=1.0).contains(decay_fraction) {
+                    return Err(Error::Invalid(format!("stable_decay: decay_fraction must be in [0, 1], got {decay_fraction}")));
+                }
+                let decay = (decay_fraction * total as f64).round() as usize;
+                let decay = decay.min(steps);
+                Schedule::StableDecay { stable: steps - decay, decay, shape: *shape, cycles: 0.5, min_ratio: *min_ratio }
+            }
+        })
+    }
+}
+
+/// The metric that picks the best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Loss,
+    Rmse,
+    Mae,
+    Pearson,
+    Spearman,
+    Accuracy,
+    MacroF1,
+}
+
+impl Metric {
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::Pearson | Metric::Spearman | Metric::Accuracy | Metric::MacroF1)
+    }
+}
+
+/// How often the dev set is evaluated, and what picks the best weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Eval {
+    /// Evaluate every this many optimizer steps (`None`: only at epoch ends).
+    pub every: Option<usize>,
+    /// Evaluate at the end of each epoch too.
+    pub epoch_end: bool,
+    /// `None`: RMSE for regression, accuracy for classification.
+    pub select_by: Option<Metric>,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval { every: None, epoch_end: true, select_by: None }
+    }
+}
+
+/// The techniques of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Recipe {
+    pub lr: LrLayout,
+    /// Applied to dense weights and embeddings; biases and LayerNorm get none.
+    pub weight_decay: f64,
+    pub warmup: Warmup,
+    pub decay: Decay,
+    pub reinit: Option<Reinit>,
+    pub swa: Option<Swa>,
+    pub eval: Eval,
+    pub adamw: AdamWConfig,
+}
+
+impl Default for Recipe {
+    /// The baseline: one LR of 2e-5 for everything, weight decay 0.01, no warm-up, linear decay.
+    fn default() -> Self {
+        Recipe {
+            lr: LrLayout::Uniform { lr: 2e-5 },
+            weight_decay: 0.01,
+            warmup: Warmup::Steps(0),
+            decay: Decay::Linear,
+            reinit: None,
+            swa: None,
+            eval: Eval::default(),
+            adamw: AdamWConfig::default(),
+        }
+    }
+}
+
+impl Recipe {
+    /// The parameter-group table of this recipe for a model.
+    pub fn group_table(&self, model: &Model) -> Result<GroupTable> {
+        GroupTable::build(&model.parameters(), model.encoder.config.num_hidden_layers, &self.lr, self.weight_decay)
+    }
+
+    /// Checks the recipe as a whole for a run of `total` optimizer steps on a model with
+    /// `num_layers` layers.
+    pub fn validate(&self, total: usize, num_layers: usize) -> Result<()> {
+        if total == 0 {
+            return Err(Error::Invalid("the run has no optimizer step".into()));
+        }
+        self.lr.validate()?;
+        let warmup = self.warmup.steps(total)?;
+        if warmup > total {
+            return Err(Error::Invalid(format!("the warm-up of {warmup} steps is longer than the run ({total} steps)")));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::Invalid(format!("weight_decay must be a non-negative number, got {}", self.weight_decay)));
+        }
+        self.decay.schedule(warmup, total)?.validate()?;
+        if let Some(r) = &self.reinit {
+            r.blocks(num_layers)?;
+        }
+        if let Some(swa) = &self.swa {
+            swa.validate(total)?;
+        }
+        if self.eval.every == Some(0) {
+            return Err(Error::Invalid("eval.every must be at least 1".into()));
+        }
+        let AdamWConfig { beta1, beta2, eps } = self.adamw;
+        if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) {
+            return Err(Error::Invalid(format!("AdamW: betas must be in [0, 1) and eps above 0, got {beta1}, {beta2}, {eps}")));
+        }
+        Ok(())
+    }
+
+    /// The schedule every group follows before SWA: warm-up, then the decay.
+    pub fn main_schedule(&self, total: usize) -> Result<Schedule> {
+        let warmup = self.warmup.steps(total)?;
+        Ok(self.decay.schedule(warmup, total)?.with_warmup(warmup))
+    }
+
+    /// One schedule per LR group of `table`, in its order: the main schedule, switched at the
+    /// SWA start to an anneal towards the group's SWA LR.
+    pub fn group_schedules(&self, table: &GroupTable, total: usize) -> Result<Vec<Schedule>> {
+        let main = self.main_schedule(total)?;
+        let groups: Vec<(String, f64)> = table.groups.iter().map(|g| (g.name.clone(), g.lr)).collect();
+        let Some(swa) = &self.swa else { return Ok(vec![main; groups.len()]) };
+        let start = swa.validate(total)?;
+        let Some(targets) = swa.target_lrs(&groups)? else { return Ok(vec![main; groups.len()]) };
+        let from = main.factor(start);
+        Ok(groups
+            .iter()
+            .zip(targets)
+            .map(|((_, base), target)| {
+                let to = if *base > 0.0 { target / base } else { 0.0 };
+                let anneal = Schedule::Anneal { from, to, steps: swa.anneal_steps, shape: swa.anneal };
+                Schedule::Phases(vec![Phase { start: 0, schedule: main.clone() }, Phase { start, schedule: anneal }])
+            })
+            .collect())
+    }
+
+    /// The learning rate of every LR group at every step of a run of `total` optimizer steps.
+    pub fn lr_table(&self, table: &GroupTable, total: usize) -> Result<LrTable> {
+        let num_layers = table.rows.iter().filter_map(|r| if let crate::groups::Block::Layer(i) = r.block { Some(i + 1) } else { None }).max().unwrap_or(0);
+        self.validate(total, num_layers)?;
+        let schedules = self.group_schedules(table, total)?;
+        let lrs = (0..total).map(|k| table.groups.iter().zip(&schedules).map(|(g, s)| g.lr * s.factor(k)).collect()).collect();
+        Ok(LrTable {
+            groups: table.groups.iter().map(|g| g.name.clone()).collect(),
+            base: table.groups.iter().map(|g| g.lr).collect(),
+            lrs,
+            warmup_end: self.warmup.steps(total)?,
+            swa_start: self.swa.as_ref().map(|s| s.start.step(total)).transpose()?,
+        })
+    }
+}
+
+/// The learning rate of every LR group at every optimizer step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LrTable {
+    pub groups: Vec<String>,
+    /// Each group's base LR.
+    pub base: Vec<f64>,
+    /// `lrs[step][group]`.
+    pub lrs: Vec<Vec<f64>>,
+    /// The first step after the warm-up.
+    pub warmup_end: usize,
+    /// The first step of SWA, if any.
+    pub swa_start: Option<usize>,
+}
+
+impl LrTable {
+    /// The LRs of every group at `step`.
+    pub fn at(&self, step: usize) -> &[f64] {
+        &self.lrs[step]
+    }
+
+    /// One group's LR at every step.
+    pub fn column(&self, group: usize) -> Vec<f64> {
+        self.lrs.iter().map(|row| row[group]).collect()
+    }
+
+    /// The table as CSV: a `step` column, then one column per group.
+    pub fn to_csv(&self) -> String {
+        let mut out = format!("step,{}\n", self.groups.join(","));
+        for (k, row) in self.lrs.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:e}")).collect();
+            out.push_str(&format!("{k},{}\n", cells.join(",")));
+        }
+        out
+    }
+}
+
+impl fmt::Display for LrTable {
+    /// The schedule summary: warm-up end, SWA start, each group's first, peak and last LR.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} optimizer steps; warm-up ends at step {}", self.lrs.len(), self.warmup_end)?;
+        if let Some(s) = self.swa_start {
+            writeln!(f, "SWA starts at step {s}")?;
+        }
+        writeln!(f, "{:<14} {:>12} {:>12} {:>12}", "group", "first", "peak", "last")?;
+        for (g, name) in self.groups.iter().enumerate() {
+            let col = self.column(g);
+            let peak = col.iter().cloned().fold(0.0, f64::max);
+            writeln!(f, "{:<14} {:>12.4e} {:>12.4e} {:>12.4e}", name, col[0], peak, col[col.len() - 1])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::{ParamInfo, Role};
+    use crate::techniques::swa::{At, SwaLr};
+
+    fn table() -> GroupTable {
+        let params = vec![
+            ParamInfo::new("embeddings.word_embeddings.weight", Role::Embedding, 10),
+            ParamInfo::new("encoder.layer.0.output.dense.weight", Role::Weight, 10),
+            ParamInfo::new("encoder.layer.1.output.dense.weight", Role::Weight, 10),
+            ParamInfo::new("head.weight", Role::Weight, 10),
+        ];
+        GroupTable::build(&params, 2, &LrLayout::Llrd { top_lr: 1e-4, decay: 0.5, head_lr: 1e-3 }, 0.01).unwrap()
+    }
+
+    #[test]
+    fn swa_scale_keeps_the_llrd_ratios() {
+        let recipe = Recipe {
+            lr: LrLayout::Llrd { top_lr: 1e-4, decay: 0.5, head_lr: 1e-3 },
+            swa: Some(Swa { start: At::Step(6), lr: Some(SwaLr::Scale(0.1)), anneal_steps: 0, ..Swa::default() }),
+            decay: Decay::Constant,
+            ..Recipe::default()
+        };
+        let lrs = recipe.lr_table(&table(), 10).unwrap();
+        assert_eq!(lrs.at(5), [2.5e-5, 5e-5, 1e-4, 1e-3]);
+        let after = lrs.at(7);
+        for (g, base) in lrs.base.iter().enumerate() {
+            assert!((after[g] - base * 0.1).abs() < 1e-18, "{}", lrs.groups[g]);
+        }
+    }
+
+    #[test]
+    fn flat_swa_lr_erases_the_ratios() {
+        let recipe = Recipe {
+            swa: Some(Swa { start: At::Step(2), lr: Some(SwaLr::Flat(1e-5)), anneal_steps: 0, ..Swa::default() }),
+            ..Recipe::default()
+        };
+        let lrs = recipe.lr_table(&table(), 4).unwrap();
+        assert!(lrs.at(3).iter().all(|&lr| (lr - 1e-5).abs() < 1e-18));
+    }
+
+    #[test]
+    fn inconsistent_recipes_are_errors() {
+        let t = table();
+        let long_warmup = Recipe { warmup: Warmup::Steps(20), ..Recipe::default() };
+        assert!(long_warmup.lr_table(&t, 10).unwrap_err().to_string().contains("warm-up of 20 steps is longer than the run (10 steps)"));
+        let late_swa = Recipe { swa: Some(Swa { start: At::Step(10), ..Swa::default() }), ..Recipe::default() };
+        assert!(late_swa.lr_table(&t, 10).unwrap_err().to_string().contains("SWA starts at step 10"));
+        let bad_decay = Recipe { lr: LrLayout::Llrd { top_lr: 1e-4, decay: 0.0, head_lr: 1e-4 }, ..Recipe::default() };
+        assert!(bad_decay.validate(10, 2).unwrap_err().to_string().contains("LLRD decay must be above 0, got 0"));
+        let negative = Recipe { weight_decay: -1.0, ..Recipe::default() };
+        assert!(negative.validate(10, 2).is_err());
+        let reinit = Recipe { reinit: Some(Reinit { top_layers: 3, ..Reinit::default() }), ..Recipe::default() };
+        assert!(reinit.validate(10, 2).unwrap_err().to_string().contains("only 2 layers"));
+    }
+
+    #[test]
+    fn csv_has_a_step_column_and_one_column_per_group() {
+        let lrs = Recipe::default().lr_table(&table(), 3).unwrap();
+        let csv = lrs.to_csv();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("step,embeddings,layer.0,layer.1,head"));
+        assert_eq!(csv.lines().count(), 4);
+    }
+
+    #[test]
+    fn recipe_serde_round_trip_spells_out_defaults() {
+        let json = serde_json::to_value(Recipe::default()).unwrap();
+        assert_eq!(json["adamw"]["beta2"], 0.999);
+        let back: Recipe = serde_json::from_value(json).unwrap();
+        assert_eq!(back, Recipe::default());
+    }
+}
