@@ -23,3 +23,4 @@ test: setup
 reference: setup
 	@[ -x .venv-ref/bin/python ] || (python3 -m venv .venv-ref && .venv-ref/bin/pip install --quiet -r scripts/reference/requirements.txt)
 	.venv-ref/bin/python scripts/reference/encoder_fixtures.py
+	.venv-ref/bin/python scripts/reference/technique_fixtures.py

@@ -6,7 +6,7 @@
 use tunelab::{Config, Encoder, HeadSpec, Model, Pooling, TextTokenizer};
 
 /// The seed the golden test uses too.
-pub const SEED: i64 = 7;
+pub const SEED: u64 = 7;
 
 fn main() -> anyhow::Result<()> {
     let out = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: save_tiny OUT_DIR"))?;

@@ -89,7 +89,8 @@ pub enum Decay {
         #[serde(default)]
         timescale: Option<usize>,
     },
-    /// Warm-up–stable–decay: constant, then a decay over the last `decay_fraction` of the run.
+    /// Warm-up–stable–decay: constant, then a decay over the last `decay_fraction` of the run;
+    /// its warm-up starts from `min_ratio` (as transformers' `get_wsd_schedule`).
     StableDecay {
         decay_fraction: f64,
         #[serde(default = "cosine_shape")]
@@ -242,7 +243,15 @@ impl Recipe {
     /// The schedule every group follows before SWA: warm-up, then the decay.
     pub fn main_schedule(&self, total: usize) -> Result<Schedule> {
         let warmup = self.warmup.steps(total)?;
-        Ok(self.decay.schedule(warmup, total)?.with_warmup(warmup))
+        let decay = self.decay.schedule(warmup, total)?;
+        Ok(match (&self.decay, warmup) {
+            (_, 0) => decay,
+            // transformers' get_wsd_schedule warms up from min_lr_ratio, not from 0.
+            (Decay::StableDecay { min_ratio, .. }, _) => {
+                Schedule::Warmup { steps: warmup, start_ratio: *min_ratio, then: Box::new(decay) }
+            }
+            _ => decay.with_warmup(warmup),
+        })
     }
 
     /// One schedule per LR group of `table`, in its order: the main schedule, switched at the

@@ -21,6 +21,7 @@ fn check_outputs_and_gradients(model_dir: &str, golden_file: &str) {
     let out = encoder.forward(&fixture_batch(&g), false);
     let d_hidden = max_abs_diff(&out.last_hidden_state, &g["last_hidden_state"]);
     let d_pooled = max_abs_diff(&out.pooler_output, &g["pooler_output"]);
+    eprintln!("{model_dir}: last hidden state within {d_hidden:e}, pooler output within {d_pooled:e}");
     assert!(d_hidden <= 1e-5, "{model_dir}: last hidden state differs by {d_hidden:e}");
     assert!(d_pooled <= 1e-5, "{model_dir}: pooler output differs by {d_pooled:e}");
 
@@ -73,6 +74,7 @@ fn minilm_on_real_sentences_matches_transformers() {
     let out = tch::no_grad(|| encoder.forward(&batch, false));
     let d_hidden = max_abs_diff(&out.last_hidden_state, &g["last_hidden_state"]);
     let d_pooled = max_abs_diff(&out.pooler_output, &g["pooler_output"]);
+    eprintln!("MiniLM: last hidden state within {d_hidden:e}, pooler output within {d_pooled:e}");
     assert!(d_hidden <= 1e-4, "MiniLM last hidden state differs by {d_hidden:e}");
     assert!(d_pooled <= 1e-4, "MiniLM pooler output differs by {d_pooled:e}");
 }

@@ -118,6 +118,17 @@ impl Embeddings {
         }
     }
 
+    /// Zeroes the rows of the padding token (and, for RoBERTa, the padding position), as
+    /// `nn.Embedding(padding_idx=..)` starts them.
+    pub fn zero_padding_rows(&self) {
+        tch::no_grad(|| {
+            let _ = self.word_embeddings.get(self.word_padding_idx).zero_();
+            if self.position_padding_idx >= 0 {
+                let _ = self.position_embeddings.get(self.position_padding_idx).zero_();
+            }
+        });
+    }
+
     /// The position ids: `0..L` for BERT; for RoBERTa, counting from `pad_token_id + 1` over
     /// non-padding tokens (`create_position_ids_from_input_ids` in transformers).
     pub fn position_ids(&self, input_ids: &Tensor) -> Tensor {

@@ -8,6 +8,7 @@
 pub mod bert;
 pub mod config;
 pub mod heads;
+pub mod init;
 mod safetensors_io;
 
 use std::collections::HashMap;
@@ -67,12 +68,15 @@ fn default_max_length(config: &Config) -> usize {
 }
 
 impl Encoder {
-    /// A freshly initialised encoder (transformers' `_init_weights`), seeded.
-    pub fn from_config(config: &Config, device: Device, seed: i64) -> Result<Self> {
+    /// A freshly initialised encoder (transformers' `_init_weights`, see [`init`]), seeded.
+    pub fn from_config(config: &Config, device: Device, seed: u64) -> Result<Self> {
         config.validate(Path::new("<config>"))?;
-        tch::manual_seed(seed);
         let vs = nn::VarStore::new(device);
         let bert = Bert::new(&vs.root(), config);
+        let names = names_by_address(&vs);
+        let roles = bert.roles();
+        init::init_weights(roles.iter().map(|(t, r)| (names[&(t.data_ptr() as usize)].as_str(), *t, *r)), config.initializer_range, seed);
+        bert.embeddings.zero_padding_rows();
         let raw_config = serde_json::to_value(config).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(Encoder { vs, bert, config: config.clone(), tokenizer: None, raw_config, report: LoadReport::default() })
     }
@@ -175,12 +179,23 @@ struct SavedHead {
 }
 
 impl Model {
-    /// Puts a freshly initialised head on an encoder; its variables are `head.weight` and `head.bias`.
+    /// Puts a freshly initialised head (seed 0, see [`Model::init_head`]) on an encoder; its
+    /// variables are `head.weight` and `head.bias`.
     pub fn new(encoder: Encoder, spec: HeadSpec) -> Result<Self> {
         spec.validate()?;
         let cfg = &encoder.config;
         let head = Head::new(encoder.vs.root() / "head", spec, cfg.hidden_size, cfg.head_dropout(), cfg.initializer_range);
-        Ok(Model { encoder, head })
+        let model = Model { encoder, head };
+        model.init_head(0);
+        Ok(model)
+    }
+
+    /// Draws the head's weights anew (N(0, `initializer_range`²), bias 0) from `seed`.
+    pub fn init_head(&self, seed: u64) {
+        let mut roles = Vec::new();
+        self.head.linear.roles(&mut roles);
+        let named = roles.into_iter().zip(["head.weight", "head.bias"]).map(|((t, r), n)| (n, t, r));
+        init::init_weights(named, self.encoder.config.initializer_range, seed);
     }
 
     /// Loads a model folder. If it was saved by tunelab (it has `tunelab.json`), its head is
@@ -226,8 +241,7 @@ impl Model {
     /// Every trainable parameter with its transformers name and role, in model order
     /// (embeddings, layers bottom to top, pooler, head): what [`crate::groups::GroupTable`] reads.
     pub fn parameters(&self) -> Vec<ParamInfo> {
-        let names: HashMap<usize, String> =
-            self.encoder.vs.variables().into_iter().map(|(name, t)| (t.data_ptr() as usize, name)).collect();
+        let names = names_by_address(&self.encoder.vs);
         let mut roles = self.encoder.bert.roles();
         self.head.linear.roles(&mut roles);
         roles
@@ -324,6 +338,11 @@ fn copy_into(var: &Tensor, value: &Tensor, key: &str, path: &Path) -> Result<()>
     }
     let _ = tch::no_grad(|| var.shallow_clone().copy_(&value.to_kind(var.kind()).to_device(var.device())));
     Ok(())
+}
+
+/// The name of every variable, by the address of its data.
+fn names_by_address(vs: &nn::VarStore) -> HashMap<usize, String> {
+    vs.variables().into_iter().map(|(name, t)| (t.data_ptr() as usize, name)).collect()
 }
 
 /// Sorts `encoder.layer.10` after `encoder.layer.9`.

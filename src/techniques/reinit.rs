@@ -8,8 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::groups::{Block, Role};
+use crate::groups::Block;
 use crate::model::Model;
+use crate::model::init::init_weights;
 
 /// Which blocks to re-initialise, and the seed of the new weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,7 +20,7 @@ pub struct Reinit {
     pub top_layers: usize,
     /// Whether the pooler is re-initialised too.
     pub pooler: bool,
-    pub seed: i64,
+    pub seed: u64,
 }
 
 impl Default for Reinit {
@@ -52,7 +53,8 @@ impl Reinit {
     }
 
     /// Re-initialises the chosen blocks in place. The same seed gives the same weights; every
-    /// other tensor is left untouched. Seeds libtorch's global generator with `seed`.
+    /// other tensor is left untouched. The draws come from tunelab's own generator
+    /// ([`crate::model::init`]), so nothing else in the process disturbs them.
     ///
     /// ```
     /// use tunelab::{Config, Encoder, HeadSpec, Model, Pooling, techniques::Reinit};
@@ -66,24 +68,9 @@ impl Reinit {
         let cfg = &model.encoder.config;
         let blocks = self.blocks(cfg.num_hidden_layers)?;
         let vars = model.variables();
-        tch::manual_seed(self.seed);
-        let mut report = ReinitReport { tensors: Vec::new(), parameters: 0 };
-        tch::no_grad(|| {
-            for p in model.parameters() {
-                if !Block::of(&p.name).is_some_and(|b| blocks.contains(&b)) {
-                    continue;
-                }
-                let mut t = vars[&p.name].shallow_clone();
-                let _ = match p.role {
-                    Role::Weight | Role::Embedding => t.normal_(0.0, cfg.initializer_range),
-                    Role::Bias => t.zero_(),
-                    Role::Norm if p.name.ends_with(".weight") => t.fill_(1.0),
-                    Role::Norm => t.zero_(),
-                };
-                report.parameters += p.numel;
-                report.tensors.push(p.name);
-            }
-        });
-        Ok(report)
+        let chosen: Vec<_> =
+            model.parameters().into_iter().filter(|p| Block::of(&p.name).is_some_and(|b| blocks.contains(&b))).collect();
+        init_weights(chosen.iter().map(|p| (p.name.as_str(), &vars[&p.name], p.role)), cfg.initializer_range, self.seed);
+        Ok(ReinitReport { parameters: chosen.iter().map(|p| p.numel).sum(), tensors: chosen.into_iter().map(|p| p.name).collect() })
     }
 }

@@ -1,0 +1,105 @@
+//! Re-initialisation and weight averaging on real weights.
+mod common;
+
+use std::collections::HashMap;
+
+use tch::{Device, Kind, Tensor};
+use tunelab::groups::{Block, Role};
+use tunelab::techniques::{Averaging, Reinit, WeightAverage};
+use tunelab::{HeadSpec, Model, Pooling};
+
+fn minilm() -> Model {
+    Model::load(common::minilm_dir(), Some(HeadSpec::regression(Pooling::Pooler)), Device::Cpu).unwrap()
+}
+
+fn snapshot(model: &Model) -> HashMap<String, Tensor> {
+    model.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect()
+}
+
+#[test]
+fn reinit_of_the_top_two_layers_and_the_pooler() {
+    let model = minilm();
+    let before = snapshot(&model);
+    let report = Reinit { top_layers: 2, pooler: true, seed: 11 }.apply(&model).unwrap();
+
+    // Exactly the tensors of layers 4 and 5 and the pooler, and every one of them.
+    let expected: Vec<String> = model
+        .parameters()
+        .into_iter()
+        .filter(|p| matches!(Block::of(&p.name), Some(Block::Layer(4 | 5) | Block::Pooler)))
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(report.tensors, expected);
+    assert_eq!(report.tensors.len(), 2 * 16 + 2);
+
+    let std = model.encoder.config.initializer_range;
+    let vars = model.variables();
+    for p in model.parameters() {
+        let now = &vars[&p.name];
+        if !report.tensors.contains(&p.name) {
+            assert!(now.equal(&before[&p.name]), "{} changed but was not re-initialised", p.name);
+            continue;
+        }
+        match p.role {
+            Role::Weight => {
+                let (mean, sd) = (now.mean(Kind::Double).double_value(&[]), now.std(true).double_value(&[]));
+                assert!(mean.abs() < 5e-4, "{}: mean {mean}", p.name);
+                assert!((sd - std).abs() < 0.02 * std, "{}: std {sd}, initializer_range {std}", p.name);
+            }
+            Role::Bias => assert_eq!(now.abs().max().double_value(&[]), 0.0, "{}", p.name),
+            Role::Norm => {
+                let want = if p.name.ends_with(".weight") { 1.0 } else { 0.0 };
+                assert!(now.eq(want).all().int64_value(&[]) == 1, "{}", p.name);
+            }
+            Role::Embedding => unreachable!("no embedding table in a layer or the pooler"),
+        }
+    }
+}
+
+#[test]
+fn reinit_with_the_same_seed_gives_the_same_weights() {
+    let (a, b) = (minilm(), minilm());
+    let r = Reinit { top_layers: 1, pooler: false, seed: 5 };
+    r.apply(&a).unwrap();
+    r.apply(&b).unwrap();
+    let (va, vb) = (a.variables(), b.variables());
+    for (name, t) in &va {
+        assert!(t.equal(&vb[name]), "{name}");
+    }
+    let c = minilm();
+    Reinit { seed: 6, ..r }.apply(&c).unwrap();
+    let name = "encoder.layer.5.attention.self.query.weight";
+    assert!(!va[name].equal(&c.variables()[name]), "another seed gives other weights");
+}
+
+#[test]
+fn reinit_of_more_layers_than_the_model_has_is_an_error() {
+    let err = Reinit { top_layers: 7, pooler: false, seed: 0 }.apply(&minilm()).unwrap_err().to_string();
+    assert_eq!(err, "re-init: top_layers is 7 but the model has only 6 layers");
+}
+
+#[test]
+fn the_averaged_weights_swap_in_and_out_without_copies() {
+    let model = Model::load(common::fixture("tiny_bert"), Some(HeadSpec::regression(Pooling::Cls)), Device::Cpu).unwrap();
+    let vars = model.variables();
+    let params: Vec<(String, Tensor)> = model.parameters().into_iter().map(|p| (p.name.clone(), vars[&p.name].shallow_clone())).collect();
+    let own = snapshot(&model);
+    let mut avg = WeightAverage::new(Averaging::Swa, &params);
+    avg.update(&params);
+    tch::no_grad(|| {
+        for (_, t) in &params {
+            let _ = t.shallow_clone().g_add_scalar_(1.0);
+        }
+    });
+    avg.update(&params);
+    // The mean of w and w + 1 is w + 0.5.
+    avg.swap(&vars);
+    for (name, t) in &vars {
+        let d = common::max_abs_diff(t, &(&own[name] + 0.5));
+        assert!(d < 1e-6, "{name}: {d}");
+    }
+    avg.swap(&vars);
+    for (name, t) in &vars {
+        assert!(t.equal(&(&own[name] + 1.0)), "{name} came back");
+    }
+}
