@@ -54,6 +54,26 @@ pub struct ParamState {
 }
 
 /// AdamW over the parameters of a [`GroupTable`].
+///
+/// ```
+/// use tunelab::{Config, Encoder, HeadSpec, Model, Pooling, Recipe, optim::AdamW};
+/// let model = Model::new(Encoder::from_config(&Config::tiny(), tch::Device::Cpu, 0)?, HeadSpec::regression(Pooling::Cls))?;
+/// let recipe = Recipe::default();
+/// let table = recipe.group_table(&model)?;
+/// let lrs = recipe.lr_table(&table, 10)?;
+/// let mut opt = AdamW::new(&table, &model.variables(), recipe.adamw)?;
+/// let ids = tch::Tensor::from_slice(&[2i64, 7, 9, 3]).view([1, 4]);
+/// let batch = tunelab::Batch { attention_mask: ids.ones_like(), token_type_ids: ids.zeros_like(), input_ids: ids };
+/// for step in 0..10 {
+///     opt.zero_grad();
+///     let loss = model.head.loss(&model.forward(&batch, true), &tch::Tensor::from_slice(&[1.0f32]));
+///     loss.backward();
+///     opt.set_lrs(lrs.at(step));
+///     opt.step();
+/// }
+/// assert!(opt.params.iter().all(|p| p.step == 10));
+/// # Ok::<(), tunelab::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct AdamW {
     pub config: AdamWConfig,

@@ -144,6 +144,17 @@ impl Swa {
 }
 
 /// A running average of named weights: exactly one extra copy, updated in place.
+///
+/// ```
+/// use tch::Tensor;
+/// use tunelab::techniques::{Averaging, WeightAverage};
+/// let w = vec![("w".to_string(), Tensor::from_slice(&[1.0f32, 2.0]))];
+/// let mut avg = WeightAverage::new(Averaging::Swa, &w);
+/// avg.update(&w);
+/// let _ = w[0].1.shallow_clone().fill_(3.0);
+/// avg.update(&w);
+/// assert_eq!(Vec::<f32>::try_from(&avg.tensors[0].1).unwrap(), [2.0, 2.5]);
+/// ```
 #[derive(Debug)]
 pub struct WeightAverage {
     pub averaging: Averaging,
