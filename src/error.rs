@@ -31,6 +31,14 @@ pub enum Error {
     #[error("{}: {what}", path.display())]
     Tokenizer { path: PathBuf, what: String },
 
+    /// A data file is unreadable, or a row in it is invalid.
+    #[error("{}", located(path, *line, what))]
+    Data { path: PathBuf, line: Option<usize>, what: String },
+
+    /// Training stopped: the loss became NaN or infinite.
+    #[error("the loss became {value} at optimizer step {step}; the last checkpoint before it is still usable")]
+    NonFiniteLoss { step: usize, value: f64 },
+
     /// A value given by the user (an option, an argument) is out of range or inconsistent.
     #[error("{0}")]
     Invalid(String),
@@ -38,6 +46,13 @@ pub enum Error {
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+fn located(path: &std::path::Path, line: Option<usize>, what: &str) -> String {
+    match line {
+        Some(line) => format!("{}:{line}: {what}", path.display()),
+        None => format!("{}: {what}", path.display()),
+    }
 }
 
 /// The library's result type.

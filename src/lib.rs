@@ -13,17 +13,23 @@
 //! - [`groups`]: the parameter-group table (LLRD, grouped LLRD, weight-decay rules);
 //! - [`optim`]: AdamW with one LR per group and checkpointable state;
 //! - [`techniques`]: re-initialisation and weight averaging (SWA, EMA);
-//! - [`recipe`]: the techniques composed into one value, and its LR table.
+//! - [`recipe`]: the techniques composed into one value, and its LR table;
+//! - [`data`]: reading, checking, tokenising and batching labelled texts;
+//! - [`train`]: the loop, evaluation ([`metrics`]), checkpoints and resume.
+pub mod data;
 pub mod error;
 pub mod groups;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod recipe;
 pub mod schedule;
 pub mod techniques;
 pub mod tokenizer;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use model::{Config, Encoder, HeadSpec, Model, Pooling, Task};
 pub use recipe::Recipe;
+pub use train::{Run, RunSpec, TrainConfig};
 pub use tokenizer::{Batch, TextTokenizer};

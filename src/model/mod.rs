@@ -258,6 +258,13 @@ impl Model {
         self.encoder.vs.variables()
     }
 
+    /// Copies the weights of a folder saved by [`Model::save`] (encoder and head) into this
+    /// model, which must have the same architecture.
+    pub fn load_weights(&self, dir: &Path) -> Result<()> {
+        copy_checkpoint(&self.encoder.vs, &dir.join("model.safetensors"), |_| true)?;
+        copy_checkpoint_into(&self.encoder.vs, "head.", &dir.join("head.safetensors"))
+    }
+
     /// `[batch, outputs]`.
     pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
         let out = self.encoder.forward(batch, train);

@@ -1,0 +1,419 @@
+//! Data: reading labelled texts, checking every row, tokenising once, and batching.
+//!
+//! Files are TSV (`.tsv`, no quoting: quotes are part of the text), CSV (`.csv`, standard
+//! quoting) or JSON Lines (`.jsonl`), with a header naming the columns. The user names the text
+//! column (and, for sentence pairs, a second one) and the label column. Regression labels must
+//! be finite numbers; classification labels are strings or integers, mapped to classes in
+//! sorted order of the training file's labels (the map is saved with the model).
+//!
+//! Every row is checked: a missing column, an empty text, a label that is not a finite number,
+//! or a class the training data never showed is an error naming the file, the line and the
+//! field, unless the user asks to skip such rows (they are then counted).
+//!
+//! Batches are drawn from a seeded shuffle per epoch, each padded to its longest sequence; with
+//! length bucketing, the shuffled examples are cut into chunks of `bucket × batch_size`, sorted by
+//! length inside each chunk and batched, and the batches shuffled again, so short sentences do
+//! not pay for long ones while the order stays random.
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+use crate::model::Task;
+use crate::tokenizer::{Batch, TextTokenizer};
+
+/// Which columns hold the text(s) and the label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Columns {
+    pub text: String,
+    /// The second text of a sentence pair.
+    #[serde(default)]
+    pub pair: Option<String>,
+    pub label: String,
+}
+
+impl Columns {
+    pub fn new(text: &str, label: &str) -> Self {
+        Columns { text: text.into(), pair: None, label: label.into() }
+    }
+}
+
+/// Whether labels are numbers to regress or classes to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    Regression,
+    Classification,
+}
+
+/// One example: its text(s) and its label (the target, or the class index).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub pair: Option<String>,
+    pub label: f64,
+    /// The line of the file it came from (1 is the header).
+    pub line: usize,
+}
+
+/// A file of examples, checked.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub path: PathBuf,
+    pub examples: Vec<Example>,
+    pub task: Task,
+    /// Rows skipped because they were invalid (only when skipping was asked for).
+    pub skipped: usize,
+}
+
+/// How to read a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadOptions {
+    pub columns: Columns,
+    pub kind: TaskKind,
+    /// Skip invalid rows (and count them) instead of failing.
+    #[serde(default)]
+    pub skip_invalid: bool,
+    /// Keep only the first this many valid rows (quick runs).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// A raw row: the line and the values of the requested columns (None when absent).
+struct RawRow {
+    line: usize,
+    text: Option<String>,
+    pair: Option<String>,
+    label: Option<String>,
+}
+
+fn read_rows(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "tsv" | "csv" => read_delimited(path, cols, if ext == "tsv" { b'\t' } else { b',' }, ext == "csv"),
+        "jsonl" | "ndjson" => read_jsonl(path, cols),
+        _ => Err(Error::Data { path: path.into(), line: None, what: "unknown format: expected a .tsv, .csv or .jsonl file".into() }),
+    }
+}
+
+fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool) -> Result<Vec<RawRow>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quoting(quoting)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::Data { path: path.into(), line: None, what: e.to_string() })?;
+    let headers = reader.headers().map_err(|e| Error::Data { path: path.into(), line: Some(1), what: e.to_string() })?.clone();
+    let index = |name: &str| -> Result<usize> {
+        headers.iter().position(|h| h.trim() == name).ok_or_else(|| Error::Data {
+            path: path.into(),
+            line: Some(1),
+            what: format!("no column `{name}` in the header (columns: {})", headers.iter().collect::<Vec<_>>().join(", ")),
+        })
+    };
+    let text = index(&cols.text)?;
+    let pair = cols.pair.as_deref().map(index).transpose()?;
+    let label = index(&cols.label)?;
+    // The line of a record, from its byte offset (csv's own line count is off with CRLF).
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let line_of = |byte: u64| 1 + bytes[..(byte as usize + 1).min(bytes.len())].iter().filter(|&&b| b == b'\n').count();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::Data {
+            path: path.into(),
+            line: e.position().map(|p| line_of(p.byte())),
+            what: e.to_string(),
+        })?;
+        let line = record.position().map(|p| line_of(p.byte())).unwrap_or(0);
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let get = |i: usize| record.get(i).map(|s| s.trim_end_matches('\r').to_string());
+        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: get(label) });
+    }
+    Ok(rows)
+}
+
+fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
+    let content = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut rows = Vec::new();
+    for (i, line) in content.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::Data { path: path.into(), line: Some(i + 1), what: format!("not a JSON object: {e}") })?;
+        let field = |name: &str| -> Option<String> {
+            match value.get(name)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            }
+        };
+        rows.push(RawRow {
+            line: i + 1,
+            text: field(&cols.text),
+            pair: cols.pair.as_deref().and_then(field),
+            label: field(&cols.label),
+        });
+    }
+    Ok(rows)
+}
+
+impl Dataset {
+    /// Reads and checks a file. For classification, `classes` is the label map of the training
+    /// data (`None` when reading the training file itself: its sorted labels become the map).
+    pub fn read(path: impl AsRef<Path>, options: &ReadOptions, classes: Option<&[String]>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::Data { path: path.into(), line: None, what: "file not found".into() });
+        }
+        let rows = read_rows(path, &options.columns)?;
+        let cols = &options.columns;
+        let mut labels: Vec<String> = match (options.kind, classes) {
+            (TaskKind::Classification, Some(c)) => c.to_vec(),
+            (TaskKind::Classification, None) => {
+                let mut l: Vec<String> = rows.iter().filter_map(|r| r.label.clone()).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+                l.sort();
+                l.dedup();
+                l
+            }
+            (TaskKind::Regression, _) => Vec::new(),
+        };
+        let mut examples = Vec::new();
+        let mut skipped = 0;
+        for row in rows {
+            if options.limit.is_some_and(|n| examples.len() >= n) {
+                break;
+            }
+            match check_row(&row, cols, options.kind, &labels) {
+                Ok(example) => examples.push(example),
+                Err(what) if options.skip_invalid => {
+                    let _ = what;
+                    skipped += 1;
+                }
+                Err(what) => return Err(Error::Data { path: path.into(), line: Some(row.line), what }),
+            }
+        }
+        if examples.is_empty() {
+            return Err(Error::Data { path: path.into(), line: None, what: "no valid rows".into() });
+        }
+        let task = match options.kind {
+            TaskKind::Regression => Task::Regression,
+            TaskKind::Classification => {
+                if labels.len() < 2 {
+                    return Err(Error::Data {
+                        path: path.into(),
+                        line: None,
+                        what: format!("column `{}` has {} distinct label(s); classification needs at least 2", cols.label, labels.len()),
+                    });
+                }
+                Task::Classification { labels: std::mem::take(&mut labels) }
+            }
+        };
+        Ok(Dataset { path: path.into(), examples, task, skipped })
+    }
+
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+
+    /// Tokenises every example once.
+    pub fn encode(&self, tokenizer: &TextTokenizer) -> Result<Encoded> {
+        let mut rows = Vec::with_capacity(self.examples.len());
+        for e in &self.examples {
+            rows.push(tokenizer.encode(&e.text, e.pair.as_deref()).map_err(|err| Error::Data {
+                path: self.path.clone(),
+                line: Some(e.line),
+                what: err.to_string(),
+            })?);
+        }
+        Ok(Encoded {
+            rows,
+            labels: self.examples.iter().map(|e| e.label).collect(),
+            pad_id: tokenizer.pad_id(),
+            classification: matches!(self.task, Task::Classification { .. }),
+        })
+    }
+}
+
+fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: &[String]) -> std::result::Result<Example, String> {
+    let text = row.text.as_deref().ok_or_else(|| format!("column `{}` is missing", cols.text))?;
+    if text.trim().is_empty() {
+        return Err(format!("column `{}` is empty", cols.text));
+    }
+    let pair = match &cols.pair {
+        None => None,
+        Some(name) => {
+            let p = row.pair.as_deref().ok_or_else(|| format!("column `{name}` is missing"))?;
+            if p.trim().is_empty() {
+                return Err(format!("column `{name}` is empty"));
+            }
+            Some(p.to_string())
+        }
+    };
+    let raw = row.label.as_deref().map(str::trim).ok_or_else(|| format!("column `{}` is missing", cols.label))?;
+    let label = match kind {
+        TaskKind::Regression => match raw.parse::<f64>() {
+            Ok(v) if v.is_finite() => v,
+            Ok(v) => return Err(format!("column `{}`: {v} is not a finite number", cols.label)),
+            Err(_) => return Err(format!("column `{}`: `{raw}` is not a number", cols.label)),
+        },
+        TaskKind::Classification => match classes.iter().position(|c| c == raw) {
+            Some(i) => i as f64,
+            None => {
+                return Err(format!("column `{}`: `{raw}` is not one of the training classes ({})", cols.label, classes.join(", ")));
+            }
+        },
+    };
+    Ok(Example { text: text.to_string(), pair, label, line: row.line })
+}
+
+/// A tokenised dataset, ready to batch.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// Token ids and token type ids of each example.
+    pub rows: Vec<(Vec<i64>, Vec<i64>)>,
+    pub labels: Vec<f64>,
+    pub pad_id: i64,
+    pub classification: bool,
+}
+
+impl Encoded {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The batches of one epoch, as lists of example indices: a seeded shuffle (the seed and the
+    /// epoch decide it alone), optionally bucketed by length (`bucket` batches per chunk).
+    pub fn plan(&self, batch_size: usize, seed: u64, epoch: usize, bucket: Option<usize>) -> Vec<Vec<usize>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut rng);
+        match bucket {
+            None | Some(0) | Some(1) => order.chunks(batch_size).map(<[usize]>::to_vec).collect(),
+            Some(k) => {
+                let mut batches: Vec<Vec<usize>> = Vec::new();
+                for chunk in order.chunks(batch_size * k) {
+                    let mut chunk = chunk.to_vec();
+                    chunk.sort_by_key(|&i| self.rows[i].0.len());
+                    batches.extend(chunk.chunks(batch_size).map(<[usize]>::to_vec));
+                }
+                batches.shuffle(&mut rng);
+                batches
+            }
+        }
+    }
+
+    /// The batches in file order (evaluation).
+    pub fn sequential(&self, batch_size: usize) -> Vec<Vec<usize>> {
+        (0..self.len()).collect::<Vec<_>>().chunks(batch_size).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The inputs and targets of a batch (float targets for regression, int64 for classes).
+    pub fn batch(&self, indices: &[usize], device: Device) -> (Batch, Tensor) {
+        let rows: Vec<(Vec<i64>, Vec<i64>)> = indices.iter().map(|&i| self.rows[i].clone()).collect();
+        let batch = Batch::from_rows(&rows, self.pad_id, device);
+        let labels: Vec<f64> = indices.iter().map(|&i| self.labels[i]).collect();
+        let kind = if self.classification { Kind::Int64 } else { Kind::Float };
+        (batch, Tensor::from_slice(&labels).to_kind(kind).to_device(device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    fn regression() -> ReadOptions {
+        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None }
+    }
+
+    #[test]
+    fn tsv_keeps_quotes_as_text_and_reads_crlf() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "a.tsv", "id\tscore\ttext\r\n1\t2.5\tThe ''Conan'' of \"our\" time\r\n2\t-1\tmeh\r\n");
+        let d = Dataset::read(&p, &regression(), None).unwrap();
+        assert_eq!(d.examples[0].text, "The ''Conan'' of \"our\" time");
+        assert_eq!(d.examples[1].label, -1.0);
+        assert_eq!(d.examples[1].line, 3);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "b.tsv", "text\tscore\nfine\t1\nbad\tabc\n");
+        let err = Dataset::read(&p, &regression(), None).unwrap_err().to_string();
+        assert_eq!(err, format!("{}:3: column `score`: `abc` is not a number", p.display()));
+        let p = write(dir.path(), "c.tsv", "text\tscore\n\t1\n");
+        let err = Dataset::read(&p, &regression(), None).unwrap_err().to_string();
+        assert_eq!(err, format!("{}:2: column `text` is empty", p.display()));
+        let p = write(dir.path(), "d.tsv", "text\tscore\nx\tinf\n");
+        assert!(Dataset::read(&p, &regression(), None).unwrap_err().to_string().contains("inf is not a finite number"));
+        let p = write(dir.path(), "e.tsv", "sentence\tscore\nx\t1\n");
+        let err = Dataset::read(&p, &regression(), None).unwrap_err().to_string();
+        assert!(err.contains(":1: no column `text` in the header (columns: sentence, score)"), "{err}");
+    }
+
+    #[test]
+    fn invalid_rows_can_be_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "f.tsv", "text\tscore\na\t1\nb\tx\nc\t2\n");
+        let d = Dataset::read(&p, &ReadOptions { skip_invalid: true, ..regression() }, None).unwrap();
+        assert_eq!((d.len(), d.skipped), (2, 1));
+    }
+
+    #[test]
+    fn classes_come_from_the_training_file_and_unknown_ones_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None };
+        let train = write(dir.path(), "t.csv", "text,label\n\"a, b\",pos\nc,neg\nd,pos\n");
+        let d = Dataset::read(&train, &opts, None).unwrap();
+        assert_eq!(d.task, Task::Classification { labels: vec!["neg".into(), "pos".into()] });
+        assert_eq!(d.examples[0].text, "a, b");
+        assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [1.0, 0.0, 1.0]);
+        let Task::Classification { labels } = &d.task else { unreachable!() };
+        let dev = write(dir.path(), "v.jsonl", "{\"text\": \"x\", \"label\": \"pos\"}\n{\"text\": \"y\", \"label\": \"meh\"}\n");
+        let err = Dataset::read(&dev, &opts, Some(labels)).unwrap_err().to_string();
+        assert!(err.ends_with("v.jsonl:2: column `label`: `meh` is not one of the training classes (neg, pos)"), "{err}");
+    }
+
+    #[test]
+    fn plans_are_seeded_complete_and_bucketed() {
+        let enc = Encoded {
+            rows: (0..50).map(|i| (vec![1; 1 + (i * 7) % 13], vec![0; 1 + (i * 7) % 13])).collect(),
+            labels: vec![0.0; 50],
+            pad_id: 0,
+            classification: false,
+        };
+        let a = enc.plan(8, 1, 0, None);
+        assert_eq!(a, enc.plan(8, 1, 0, None));
+        assert_ne!(a, enc.plan(8, 1, 1, None), "each epoch has its own order");
+        let mut all: Vec<usize> = a.concat();
+        all.sort();
+        assert_eq!(all, (0..50).collect::<Vec<_>>());
+        let padded = |plan: &[Vec<usize>]| -> usize {
+            plan.iter().map(|b| b.len() * b.iter().map(|&i| enc.rows[i].0.len()).max().unwrap()).sum()
+        };
+        let bucketed = enc.plan(8, 1, 0, Some(4));
+        assert_eq!(bucketed.concat().len(), 50);
+        assert!(padded(&bucketed) < padded(&a), "bucketing pads less: {} vs {}", padded(&bucketed), padded(&a));
+    }
+}
