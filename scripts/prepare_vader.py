@@ -5,7 +5,8 @@ vadersentiment==3.3.2): 10,605 lines `id<TAB>score<TAB>text`, CRLF, where score 
 about 20 human ratings on -4..4. Output: OUT/{train,dev,test}.tsv with the header
 `id<TAB>score<TAB>label<TAB>text`, where label is `positive` for score > 0 and `negative`
 otherwise (the binary classification task). The split is 80/10/10 by a hash of the id, so it
-never depends on file order or on a random generator.
+never depends on file order or on a random generator, and the rows of each file are ordered by
+that hash too (the source lists positive sentences first), so any first N rows are a fair sample.
 
 Usage: python3 scripts/prepare_vader.py GROUND_TRUTH.txt OUT_DIR
 """
@@ -15,8 +16,12 @@ import pathlib
 import sys
 
 
+def digest(sentence_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(sentence_id.encode()).digest()[:8], "big")
+
+
 def split_of(sentence_id: str) -> str:
-    bucket = int.from_bytes(hashlib.sha256(sentence_id.encode()).digest()[:8], "big") % 10
+    bucket = digest(sentence_id) % 10
     return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
 
 
@@ -34,8 +39,12 @@ def main(src: str, out: str) -> None:
         sentence_id, score, text = parts
         value = float(score)
         label = "positive" if value > 0 else "negative"
-        rows[split_of(sentence_id)].append(f"{sentence_id}\t{score}\t{label}\t{text.strip()}\n")
+        rows[split_of(sentence_id)].append((digest(sentence_id) // 10, f"{sentence_id}\t{score}\t{label}\t{text.strip()}\n"))
     for name, split in rows.items():
+        # The source lists the positive sentences first; order each split by the hash instead,
+        # so that the first N rows of a file are a fair sample of it.
+        split = [row for _, row in sorted(split)]
+        rows[name] = split
         tmp = out_dir / f".{name}.tsv.tmp"
         tmp.write_text("id\tscore\tlabel\ttext\n" + "".join(split), encoding="utf-8")
         tmp.rename(out_dir / f"{name}.tsv")

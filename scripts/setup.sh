@@ -52,7 +52,7 @@ fi
 
 # 3. The data.
 data=data/vader-movies
-if [ ! -f "$data/test.tsv" ]; then
+if [ ! -f "$data/.prepared-v2" ]; then
   say "preparing the VADER movie sentences from $DATA_PKG"
   pip download --quiet --no-deps --no-binary :all: "$DATA_PKG" -d "$downloads"
   tmp=$(mktemp -d)
@@ -60,4 +60,5 @@ if [ ! -f "$data/test.tsv" ]; then
   tar -xzf "$tmp"/vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz -C "$tmp"
   python3 scripts/prepare_vader.py "$tmp"/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt "$data"
   rm -rf "$tmp"
+  touch "$data/.prepared-v2"
 fi
