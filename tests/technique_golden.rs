@@ -219,3 +219,25 @@ fn adamw_with_llrd_groups_and_warmup_matches_pytorch_for_20_steps() {
     eprintln!("AdamW: largest parameter difference after 20 steps {worst:e}");
     assert!(want_losses[19] < want_losses[0] * 0.5, "the run learns something: {want_losses:?}");
 }
+
+#[test]
+fn metrics_match_scipy_and_scikit_learn() {
+    let f = json("metrics.json");
+    let close = |got: f64, want: f64, what: &str| assert!((got - want).abs() <= 1e-12 * want.abs().max(1e-300), "{what}: {got} vs {want}");
+    for case in f["regression"].as_array().unwrap() {
+        let p: Vec<f64> = serde_json::from_value(case["predictions"].clone()).unwrap();
+        let t: Vec<f64> = serde_json::from_value(case["targets"].clone()).unwrap();
+        let m = tunelab::metrics::regression(&p, &t);
+        for key in ["rmse", "mae", "pearson", "spearman"] {
+            close(m[key], case[key].as_f64().unwrap(), &format!("{key} over {}", p.len()));
+        }
+    }
+    for case in f["classification"].as_array().unwrap() {
+        let p: Vec<usize> = serde_json::from_value(case["predicted"].clone()).unwrap();
+        let t: Vec<usize> = serde_json::from_value(case["truth"].clone()).unwrap();
+        let m = tunelab::metrics::classification(&p, &t, case["classes"].as_u64().unwrap() as usize);
+        for key in ["accuracy", "macro_f1"] {
+            close(m[key], case[key].as_f64().unwrap(), key);
+        }
+    }
+}

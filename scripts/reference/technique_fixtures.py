@@ -9,6 +9,8 @@ Run with `make reference`. Writes into tests/fixtures/:
   LambdaLR warm-up + linear decay, as the PyTorch docs' loop runs it.
 - averaging.safetensors: AveragedModel (SWA mean, and EMA with get_ema_multi_avg_fn) after a
   sequence of updates.
+- metrics.json: RMSE, MAE (scikit-learn), Pearson and Spearman (scipy.stats), accuracy and
+  macro-F1 (scikit-learn) on random predictions with ties and a class never seen.
 - adamw.safetensors: 20 steps of torch.optim.AdamW + LambdaLR (warm-up + linear decay) on
   the tiny BERT with a regression head on the pooler output, with layer-wise LR decay groups
   and no weight decay for biases and LayerNorm: the head's initial weights, the loss at every
@@ -197,6 +199,38 @@ def adamw():
     )
 
 
+def metrics():
+    import numpy as np
+    from scipy import stats
+    from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for n in (5, 50, 400):
+        targets = np.round(rng.normal(0, 2, n), 1)  # rounding makes ties
+        predictions = np.round(targets * 0.6 + rng.normal(0, 1, n), 1)
+        cases.append({
+            "predictions": predictions.tolist(),
+            "targets": targets.tolist(),
+            "rmse": float(np.sqrt(mean_squared_error(targets, predictions))),
+            "mae": float(mean_absolute_error(targets, predictions)),
+            "pearson": float(stats.pearsonr(predictions, targets).statistic),
+            "spearman": float(stats.spearmanr(predictions, targets).statistic),
+        })
+    classes = []
+    for n, k in ((20, 3), (300, 4)):
+        truth = rng.integers(0, k - 1, n)  # the last class never occurs
+        predicted = np.where(rng.random(n) < 0.7, truth, rng.integers(0, k - 1, n))
+        classes.append({
+            "predicted": predicted.tolist(),
+            "truth": truth.tolist(),
+            "classes": k,
+            "accuracy": float(accuracy_score(truth, predicted)),
+            "macro_f1": float(f1_score(truth, predicted, average="macro", labels=list(range(k)), zero_division=0)),
+        })
+    (FIXTURES / "metrics.json").write_text(json.dumps({"regression": cases, "classification": classes}, indent=1) + "\n")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     FIXTURES.mkdir(parents=True, exist_ok=True)
@@ -204,4 +238,5 @@ if __name__ == "__main__":
     swalr()
     averaging()
     adamw()
+    metrics()
     print(f"wrote technique fixtures to {FIXTURES}")
