@@ -28,6 +28,7 @@ use crate::tokenizer::{Batch, TextTokenizer};
 
 /// Which columns hold the text(s) and the label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Columns {
     pub text: String,
     /// The second text of a sentence pair.

@@ -123,6 +123,7 @@ impl fmt::Display for Block {
 
 /// One set of grouped LLRD: the blocks it holds and their common LR.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerSet {
     /// The LR group's name (`set.0`, `low`, ...).
     pub name: String,
@@ -133,7 +134,7 @@ pub struct LayerSet {
 
 /// How learning rates are laid out over the blocks of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LrLayout {
     /// One LR for every parameter (the baseline). Groups are still one per block, so that logs
     /// and plots show every block.

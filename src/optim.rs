@@ -26,7 +26,7 @@ use crate::groups::GroupTable;
 
 /// AdamW's constants (PyTorch's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdamWConfig {
     pub beta1: f64,
     pub beta2: f64,
@@ -71,7 +71,10 @@ pub struct ParamState {
 ///     opt.set_lrs(lrs.at(step));
 ///     opt.step();
 /// }
-/// assert!(opt.params.iter().all(|p| p.step == 10));
+/// // With [CLS] pooling the pooler gets no gradient, and AdamW leaves it alone (as PyTorch does).
+/// for p in &opt.params {
+///     assert_eq!(p.step, if p.name.starts_with("pooler.") { 0 } else { 10 }, "{}", p.name);
+/// }
 /// # Ok::<(), tunelab::Error>(())
 /// ```
 #[derive(Debug)]

@@ -44,12 +44,57 @@ use crate::schedule::{DecayShape, Phase, Schedule};
 use crate::techniques::{Reinit, Swa};
 
 /// The warm-up: a number of optimizer steps, or a fraction of the run (rounded up, as
-/// transformers' `warmup_ratio`).
+/// transformers' `warmup_ratio`). Written `{"steps": 50}` / `{"fraction": 0.1}`, or as a bare
+/// number: an integer is steps, a non-integer a fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "StepsOrFraction")]
 pub enum Warmup {
     Steps(usize),
     Fraction(f64),
+}
+
+/// A number of steps or a fraction of the run, as data files and scripts write it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum StepsOrFraction {
+    Steps(u64),
+    Fraction(f64),
+    Map(StepsOrFractionMap),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum StepsOrFractionMap {
+    Steps(u64),
+    Fraction(f64),
+    Step(u64),
+}
+
+impl StepsOrFraction {
+    pub(crate) fn split(self) -> std::result::Result<(Option<usize>, Option<f64>), String> {
+        match self {
+            StepsOrFraction::Steps(s) | StepsOrFraction::Map(StepsOrFractionMap::Steps(s) | StepsOrFractionMap::Step(s)) => {
+                Ok((Some(s as usize), None))
+            }
+            StepsOrFraction::Fraction(f) | StepsOrFraction::Map(StepsOrFractionMap::Fraction(f)) => {
+                if (0.0..=1.0).contains(&f) {
+                    Ok((None, Some(f)))
+                } else {
+                    Err(format!("{f} is neither a whole number of steps nor a fraction of the run in [0, 1]"))
+                }
+            }
+        }
+    }
+}
+
+impl TryFrom<StepsOrFraction> for Warmup {
+    type Error = String;
+    fn try_from(v: StepsOrFraction) -> std::result::Result<Self, String> {
+        match v.split()? {
+            (Some(s), _) => Ok(Warmup::Steps(s)),
+            (_, f) => Ok(Warmup::Fraction(f.unwrap_or(0.0))),
+        }
+    }
 }
 
 impl Warmup {
@@ -62,9 +107,10 @@ impl Warmup {
     }
 }
 
-/// What the LR does after the warm-up, over the rest of the run.
+/// What the LR does after the warm-up, over the rest of the run. Written
+/// `{"kind": "cosine", "cycles": 0.5}`, or by its name alone with default parameters (`"cosine"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields, try_from = "DecayRepr")]
 pub enum Decay {
     Constant,
     Linear,
@@ -98,6 +144,70 @@ pub enum Decay {
         #[serde(default)]
         min_ratio: f64,
     },
+}
+
+/// [`Decay`] as written: a name, or the full form.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DecayRepr {
+    Name(String),
+    Full(DecayFull),
+}
+
+/// The full form of [`Decay`] (the same variants, without the by-name shortcut).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum DecayFull {
+    Constant,
+    Linear,
+    Cosine {
+        #[serde(default = "half")]
+        cycles: f64,
+        #[serde(default)]
+        min_ratio: f64,
+    },
+    CosineRestarts {
+        #[serde(default = "one")]
+        cycles: f64,
+    },
+    Polynomial {
+        #[serde(default = "one")]
+        power: f64,
+        #[serde(default)]
+        end_ratio: f64,
+    },
+    InverseSqrt {
+        #[serde(default)]
+        timescale: Option<usize>,
+    },
+    StableDecay {
+        decay_fraction: f64,
+        #[serde(default = "cosine_shape")]
+        shape: DecayShape,
+        #[serde(default)]
+        min_ratio: f64,
+    },
+}
+
+impl TryFrom<DecayRepr> for Decay {
+    type Error = String;
+    fn try_from(v: DecayRepr) -> std::result::Result<Self, String> {
+        let full = match v {
+            DecayRepr::Full(f) => f,
+            DecayRepr::Name(name) => serde_json::from_value(serde_json::json!({ "kind": name })).map_err(|_| {
+                format!("unknown decay `{name}`: expected constant, linear, cosine, cosine_restarts, polynomial, inverse_sqrt or stable_decay")
+            })?,
+        };
+        Ok(match full {
+            DecayFull::Constant => Decay::Constant,
+            DecayFull::Linear => Decay::Linear,
+            DecayFull::Cosine { cycles, min_ratio } => Decay::Cosine { cycles, min_ratio },
+            DecayFull::CosineRestarts { cycles } => Decay::CosineRestarts { cycles },
+            DecayFull::Polynomial { power, end_ratio } => Decay::Polynomial { power, end_ratio },
+            DecayFull::InverseSqrt { timescale } => Decay::InverseSqrt { timescale },
+            DecayFull::StableDecay { decay_fraction, shape, min_ratio } => Decay::StableDecay { decay_fraction, shape, min_ratio },
+        })
+    }
 }
 
 fn half() -> f64 {
@@ -156,7 +266,7 @@ impl Metric {
 
 /// How often the dev set is evaluated, and what picks the best weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Eval {
     /// Evaluate every this many optimizer steps (`None`: only at epoch ends).
     pub every: Option<usize>,
@@ -174,7 +284,7 @@ impl Default for Eval {
 
 /// The techniques of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Recipe {
     pub lr: LrLayout,
     /// Applied to dense weights and embeddings; biases and LayerNorm get none.

@@ -44,7 +44,7 @@ use crate::techniques::WeightAverage;
 
 /// How a run is carried out (as opposed to what it does, the [`Recipe`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub epochs: usize,
     /// At most this many optimizer steps: the schedule is laid out over the shorter of this and
@@ -119,6 +119,7 @@ impl TrainConfig {
 
 /// Where the data is and how to read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataSpec {
     pub train: PathBuf,
     pub dev: PathBuf,
@@ -149,6 +150,7 @@ impl DataSpec {
 
 /// Everything a run needs: what `recipe.json` holds and what `tunelab resume` reads back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunSpec {
     /// The pre-trained model folder.
     pub model: PathBuf,

@@ -14,7 +14,7 @@ use crate::model::init::init_weights;
 
 /// Which blocks to re-initialise, and the seed of the new weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Reinit {
     /// How many encoder layers, counted from the top.
     pub top_layers: usize,

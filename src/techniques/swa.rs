@@ -21,7 +21,7 @@ use crate::schedule::AnnealShape;
 
 /// How the averaged weights follow the trained ones.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Averaging {
     /// The equal mean of every snapshot (SWA).
     #[default]
@@ -32,7 +32,7 @@ pub enum Averaging {
 
 /// The SWA learning rate of each LR group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SwaLr {
     /// Each group's base LR times this factor: the LLRD ratios are kept.
     Scale(f64),
@@ -42,12 +42,23 @@ pub enum SwaLr {
     Flat(f64),
 }
 
-/// When something starts: an optimizer step, or a fraction of the run.
+/// When something starts: an optimizer step, or a fraction of the run (written as
+/// [`crate::recipe::Warmup`] is: a map, or a bare integer for steps and a non-integer for a fraction).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "crate::recipe::StepsOrFraction")]
 pub enum At {
     Step(usize),
     Fraction(f64),
+}
+
+impl TryFrom<crate::recipe::StepsOrFraction> for At {
+    type Error = String;
+    fn try_from(v: crate::recipe::StepsOrFraction) -> std::result::Result<Self, String> {
+        match v.split()? {
+            (Some(s), _) => Ok(At::Step(s)),
+            (_, f) => Ok(At::Fraction(f.unwrap_or(0.0))),
+        }
+    }
 }
 
 impl At {
@@ -63,7 +74,7 @@ impl At {
 
 /// The SWA technique: when averaging starts, how often, how, and the LR phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Swa {
     pub start: At,
     /// Update the average after every `every` optimizer steps from `start`.
