@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
         decay: Decay::Linear,
         reinit: Some(Reinit { top_layers: 1, pooler: true, seed: 42 }),
         swa: Some(Swa::default()),
-        eval: Eval { every: Some(20), ..Eval::default() },
+        evaluation: Eval { every: Some(20), ..Eval::default() },
         ..Recipe::default()
     };
     let table = recipe.group_table(&model)?;

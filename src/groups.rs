@@ -72,9 +72,10 @@ impl ParamInfo {
     }
 }
 
-/// The part of the model a parameter belongs to, from its transformers name.
+/// The part of the model a parameter belongs to, from its transformers name. Written
+/// `embeddings`, `layer.3`, `pooler`, `head` in recipes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "String", try_from = "String")]
 pub enum Block {
     Embeddings,
     Layer(usize),
@@ -107,6 +108,19 @@ impl Block {
                 .map(Block::Layer)
                 .ok_or_else(|| Error::Invalid(format!("unknown block `{other}`: expected embeddings, layer.N, pooler or head"))),
         }
+    }
+}
+
+impl From<Block> for String {
+    fn from(b: Block) -> String {
+        b.to_string()
+    }
+}
+
+impl TryFrom<String> for Block {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Block> {
+        Block::parse(&s)
     }
 }
 

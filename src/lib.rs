@@ -15,15 +15,21 @@
 //! - [`techniques`]: re-initialisation and weight averaging (SWA, EMA);
 //! - [`recipe`]: the techniques composed into one value, and its LR table;
 //! - [`data`]: reading, checking, tokenising and batching labelled texts;
-//! - [`train`]: the loop, evaluation ([`metrics`]), checkpoints and resume.
+//! - [`train`]: the loop, evaluation ([`metrics`]), checkpoints and resume;
+//! - [`ablation`]: recipes × seeds, sharded, summarised;
+//! - [`plot`]: LR schedules and runs as SVG/PNG;
+//! - [`script`]: the rhai binding behind `tunelab run` and `tunelab plan`.
+pub mod ablation;
 pub mod data;
 pub mod error;
 pub mod groups;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod recipe;
 pub mod schedule;
+pub mod script;
 pub mod techniques;
 pub mod tokenizer;
 pub mod train;

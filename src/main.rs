@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tunelab::script::{Mode, Script, Session};
 use tunelab::{Encoder, RunSpec};
 
 #[derive(Parser)]
@@ -23,6 +24,48 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Run a rhai recipe script: load a model and data, compose techniques, train, compare.
+    ///
+    /// Top-level `let` variables of the script can be overridden from the command line.
+    ///
+    /// Example: tunelab run scripts/full.rhai --set epochs=1 --set max_steps=20
+    Run {
+        /// The script (.rhai).
+        script: PathBuf,
+        /// Override a variable the script declares, as NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+        /// Run only part of an ablation: shard I of N (0-based), e.g. --shard 2/8 in a Slurm array.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+    },
+    /// Show what a script would train, without training: the parameter groups, the schedule
+    /// summary, and optionally the LR of every group at every step (CSV) and its plot.
+    ///
+    /// Example: tunelab plan scripts/full.rhai --lr-csv lr.csv --plot lr.png
+    Plan {
+        /// The script (.rhai).
+        script: PathBuf,
+        /// Override a variable the script declares, as NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Write the LR table (a `step` column, then one column per group) to this CSV file.
+        #[arg(long, value_name = "FILE")]
+        lr_csv: Option<PathBuf>,
+        /// Write the LR plot to this .svg or .png file.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+    },
+    /// Combine the result files of an ablation's shards into one summary table.
+    ///
+    /// Example: tunelab merge runs/ablation
+    Merge {
+        /// The ablation's output folder (it holds results-*.jsonl).
+        dir: PathBuf,
     },
     /// Fine-tune a model as a run specification (JSON) describes.
     ///
@@ -76,6 +119,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             spec.training.quiet |= quiet;
             report(&spec.run()?)
         }
+        Command::Run { script, set, quiet, shard } => {
+            let script = Script::from_file(&script)?;
+            let session = Session { quiet, shard: shard.as_deref().map(parse_shard).transpose()?, ..Session::default() };
+            let _ = script.eval_in(session, &parse_sets(&set)?)?;
+            Ok(())
+        }
+        Command::Plan { script, set, lr_csv, plot } => {
+            let script = Script::from_file(&script)?;
+            let (_, session) = script.eval_in(Session { mode: Mode::Plan { lr_csv, plot }, ..Session::default() }, &parse_sets(&set)?)?;
+            if session.plans.is_empty() {
+                anyhow::bail!("the script never calls train(..) or plan(..), so there is nothing to plan");
+            }
+            Ok(())
+        }
+        Command::Merge { dir } => {
+            let rows = tunelab::ablation::merge(&dir)?;
+            let summaries = tunelab::ablation::summarize(&rows);
+            print!("{}", tunelab::ablation::table(&summaries));
+            tunelab::ablation::write_summary(&dir, &summaries)?;
+            println!("{} runs; summary written to {}", rows.len(), dir.join("summary.csv").display());
+            Ok(())
+        }
         Command::Resume { run_dir, quiet } => {
             let mut spec = RunSpec::from_file(&run_dir.join("recipe.json"))?;
             spec.training.resume = Some(run_dir);
@@ -83,6 +148,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             spec.training.quiet |= quiet;
             report(&spec.run()?)
         }
+    }
+}
+
+fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    sets.iter()
+        .map(|s| match s.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.to_string())),
+            _ => anyhow::bail!("--set {s}: expected NAME=VALUE"),
+        })
+        .collect()
+}
+
+fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
+    let parsed = s.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((i, n)) if n > 0 && i < n => Ok((i, n)),
+        _ => anyhow::bail!("--shard {s}: expected I/N with 0 <= I < N, e.g. 0/4"),
     }
 }
 

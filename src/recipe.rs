@@ -293,7 +293,7 @@ pub struct Recipe {
     pub decay: Decay,
     pub reinit: Option<Reinit>,
     pub swa: Option<Swa>,
-    pub eval: Eval,
+    pub evaluation: Eval,
     pub adamw: AdamWConfig,
 }
 
@@ -307,7 +307,7 @@ impl Default for Recipe {
             decay: Decay::Linear,
             reinit: None,
             swa: None,
-            eval: Eval::default(),
+            evaluation: Eval::default(),
             adamw: AdamWConfig::default(),
         }
     }
@@ -340,8 +340,8 @@ impl Recipe {
         if let Some(swa) = &self.swa {
             swa.validate(total)?;
         }
-        if self.eval.every == Some(0) {
-            return Err(Error::Invalid("eval.every must be at least 1".into()));
+        if self.evaluation.every == Some(0) {
+            return Err(Error::Invalid("evaluation.every must be at least 1".into()));
         }
         let AdamWConfig { beta1, beta2, eps } = self.adamw;
         if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) {

@@ -68,7 +68,7 @@ pub struct TrainConfig {
     pub stop_after: Option<usize>,
     /// Continue the run whose directory this is, from its `last/` checkpoint.
     pub resume: Option<PathBuf>,
-    /// The run directory (default `runs/<name>-<timestamp>`).
+    /// The run directory (default `runs/<name>-<timestamp>`, under `$TUNELAB_RUNS` when set).
     pub out_dir: Option<PathBuf>,
     pub name: String,
     /// No progress bar.
@@ -98,7 +98,7 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let positive = [("epochs", self.epochs), ("batch_size", self.batch_size), ("eval_batch_size", self.eval_batch_size), ("grad_accum", self.grad_accum)];
         for (name, v) in positive {
             if v == 0 {
@@ -172,12 +172,50 @@ impl RunSpec {
         train(&mut model, self, &train_set, &dev_set)
     }
 
+    /// Builds the model and the recipe without training: the parameter-group table and the
+    /// LR of every group at every step of the run these settings give.
+    pub fn plan(&self) -> Result<Plan> {
+        let (train_set, _) = self.data.load()?;
+        let spec = HeadSpec { task: train_set.task.clone(), pooling: self.pooling };
+        let model = Model::load(&self.model, Some(spec), Device::Cpu)?;
+        self.training.validate()?;
+        let (_, total) = run_length(train_set.len(), &self.training);
+        let table = self.recipe.group_table(&model)?;
+        let lrs = self.recipe.lr_table(&table, total)?;
+        Ok(Plan { table, lrs, total_steps: total, train_examples: train_set.len() })
+    }
+
     /// Reads a run's `recipe.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         serde_path_to_error::deserialize(de).map_err(|e| Error::Json { path: path.into(), what: format!("field `{}`: {}", e.path(), e.inner()) })
     }
+}
+
+/// What a run would do, computed before it trains.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub table: GroupTable,
+    pub lrs: crate::recipe::LrTable,
+    pub total_steps: usize,
+    pub train_examples: usize,
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} training examples, {} optimizer steps", self.train_examples, self.total_steps)?;
+        write!(f, "{:#}", self.table)?;
+        write!(f, "{}", self.lrs)
+    }
+}
+
+/// Optimizer steps per epoch and in the whole run, for `examples` training examples.
+pub fn run_length(examples: usize, config: &TrainConfig) -> (usize, usize) {
+    let micro_per_epoch = examples.div_ceil(config.batch_size);
+    let steps_per_epoch = micro_per_epoch.div_ceil(config.grad_accum);
+    let total = (config.epochs * steps_per_epoch).min(config.max_steps.unwrap_or(usize::MAX));
+    (steps_per_epoch, total)
 }
 
 /// One line of `log.jsonl`.
@@ -283,7 +321,7 @@ pub fn evaluate(model: &Model, data: &Encoded, batch_size: usize) -> Metrics {
 
 /// The metric that selects the best weights for a task.
 fn selection(recipe: &Recipe, task: &Task) -> Metric {
-    recipe.eval.select_by.unwrap_or(match task {
+    recipe.evaluation.select_by.unwrap_or(match task {
         Task::Regression => Metric::Rmse,
         Task::Classification { .. } => Metric::Accuracy,
     })
@@ -381,9 +419,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
     let dev_data = dev_set.encode(&tokenizer)?;
 
     // 1-2: the run length, the groups and the schedules.
-    let micro_per_epoch = train_data.len().div_ceil(config.batch_size);
-    let steps_per_epoch = micro_per_epoch.div_ceil(config.grad_accum);
-    let total = (config.epochs * steps_per_epoch).min(config.max_steps.unwrap_or(usize::MAX));
+    let (steps_per_epoch, total) = run_length(train_data.len(), config);
     let layers = model.encoder.config.num_hidden_layers;
     recipe.validate(total, layers)?;
     let table: GroupTable = recipe.group_table(model)?;
@@ -399,7 +435,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
     let dir = match (&config.resume, &config.out_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.clone(),
-        (None, None) => PathBuf::from("runs").join(format!("{}-{}", config.name, chrono::Local::now().format("%Y%m%d-%H%M%S"))),
+        (None, None) => fresh_run_dir(&config.name),
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let (log_path, eval_path) = (dir.join("log.jsonl"), dir.join("eval.jsonl"));
@@ -522,7 +558,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         bar.set_position(step as u64);
 
         let epoch_end = position + 1 == steps_per_epoch;
-        let due = recipe.eval.every.is_some_and(|n| step % n == 0) || (recipe.eval.epoch_end && epoch_end) || step == total || step == stop;
+        let due = recipe.evaluation.every.is_some_and(|n| step % n == 0) || (recipe.evaluation.epoch_end && epoch_end) || step == total || step == stop;
         if due {
             let m = evaluate(model, &dev_data, config.eval_batch_size);
             let value = m.get(metrics::name(metric)).copied().unwrap_or(f64::NAN);
@@ -580,6 +616,20 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
     };
     write_json(&dir.join("metrics.json"), &metrics)?;
     Ok(Run { dir, metrics, log, evals })
+}
+
+/// `runs/<name>-<timestamp>` (under `$TUNELAB_RUNS` when set), with `-2`, `-3`... when two runs
+/// start in the same second.
+fn fresh_run_dir(name: &str) -> PathBuf {
+    let root = std::env::var_os("TUNELAB_RUNS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("runs"));
+    let base = format!("{name}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+    let mut dir = root.join(&base);
+    let mut n = 2;
+    while dir.exists() {
+        dir = root.join(format!("{base}-{n}"));
+        n += 1;
+    }
+    dir
 }
 
 fn rewrite_lines<T: Serialize>(path: &Path, lines: &[T]) -> Result<()> {

@@ -30,7 +30,7 @@ fn spec(out: &Path) -> RunSpec {
             warmup: Warmup::Steps(5),
             reinit: Some(Reinit { top_layers: 1, ..Reinit::default() }),
             swa: Some(Swa { start: At::Fraction(0.5), ..Swa::default() }),
-            eval: Eval { every: Some(5), ..Eval::default() },
+            evaluation: Eval { every: Some(5), ..Eval::default() },
             ..Recipe::default()
         },
         training: TrainConfig {
@@ -175,7 +175,7 @@ fn classification_with_accumulation_and_bucketing() {
     s.data.columns = Columns::new("text", "label");
     s.data.kind = TaskKind::Classification;
     s.recipe.swa = None;
-    s.recipe.eval = Eval { every: None, epoch_end: true, select_by: None };
+    s.recipe.evaluation = Eval { every: None, epoch_end: true, select_by: None };
     s.training.epochs = 1;
     s.training.batch_size = 8;
     s.training.grad_accum = 4;

@@ -71,8 +71,10 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()
     let mut views = BTreeMap::new();
     for (name, t) in tensors {
         let t = t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
-        let values = Vec::<f32>::try_from(&t.view(-1))?;
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let numel = t.numel();
+        // libtorch stores little-endian float32 on every platform tunelab runs on.
+        let mut bytes = vec![0u8; numel * 4];
+        t.f_copy_data_u8(&mut bytes, numel)?;
         let shape = t.size().iter().map(|&d| d as usize).collect();
         views.insert(name.clone(), Float32 { shape, bytes });
     }
