@@ -16,7 +16,7 @@ setup-cuda:
 # VADER sentences: about 90 s on 2 CPU cores. The run lands in runs/full-<timestamp>/.
 demo: setup
 	$(CARGO) run --release --quiet -- inspect models/all-MiniLM-L6-v2 | head -1
-	$(CARGO) run --release --quiet -- train scripts/full.json
+	$(CARGO) run --release --quiet -- run scripts/full.rhai
 
 test: setup
 	$(CARGO) test --release
