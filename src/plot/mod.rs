@@ -84,6 +84,7 @@ pub fn draw_lr<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, lrs: &LrTable,
                 .configure_mesh()
                 .x_desc("optimizer step")
                 .y_desc("learning rate")
+                .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_label_formatter(&|v| format!("{v:.1e}"))
                 .label_style(("sans-serif", 14))
                 .axis_desc_style(("sans-serif", 16))

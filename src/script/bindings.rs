@@ -80,6 +80,7 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
     engine.register_fn("to_string", |r: &mut Recipe| serde_json::to_string_pretty(r).unwrap_or_default());
     engine.register_fn("to_string", |t: &mut TrainConfig| serde_json::to_string_pretty(t).unwrap_or_default());
     engine.register_fn("to_map", |r: &mut Recipe| to_dynamic(r));
+    engine.register_fn("fmt", |x: f64, decimals: i64| format!("{x:.*}", decimals.clamp(0, 17) as usize));
     engine.register_fn("warmup_steps", |r: &mut Recipe, total: i64| -> Fallible<i64> {
         r.warmup.steps(total.max(0) as usize).map(|s| s as i64).map_err(fail)
     });
