@@ -389,6 +389,31 @@ impl GroupTable {
     }
 }
 
+impl GroupTable {
+    /// The per-group summary and every parameter as an HTML table.
+    pub fn to_html(&self) -> String {
+        let mut h = String::from("<table><thead><tr><th>group</th><th>lr</th><th>tensors</th><th>parameters</th><th>no decay</th></tr></thead><tbody>");
+        for s in self.summary() {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{:.3e}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                s.name, s.lr, s.tensors, s.parameters, s.no_decay_tensors
+            ));
+        }
+        h.push_str("</tbody></table><details><summary>every parameter</summary><table><thead><tr><th>parameter</th><th>group</th><th>lr</th><th>weight decay</th></tr></thead><tbody>");
+        for r in &self.rows {
+            h.push_str(&format!("<tr><td><code>{}</code></td><td>{}</td><td>{:.3e}</td><td>{}</td></tr>", r.name, r.group, r.lr, r.weight_decay));
+        }
+        h.push_str("</tbody></table></details>");
+        h
+    }
+
+    /// Shows the table in an evcxr notebook cell.
+    #[cfg(feature = "evcxr")]
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_html());
+    }
+}
+
 impl fmt::Display for GroupTable {
     /// The per-group summary, then every parameter (`{:#}` for the summary only).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -60,6 +60,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// Plot runs: the training loss and the dev metric at each evaluation, runs overlaid.
+    ///
+    /// Example: tunelab plot runs/baseline-* runs/full-* --out curves.png
+    Plot {
+        /// Run directories (they hold log.jsonl and eval.jsonl).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The .png or .svg file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Combine the result files of an ablation's shards into one summary table.
     ///
     /// Example: tunelab merge runs/ablation
@@ -138,7 +149,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let summaries = tunelab::ablation::summarize(&rows);
             print!("{}", tunelab::ablation::table(&summaries));
             tunelab::ablation::write_summary(&dir, &summaries)?;
-            println!("{} runs; summary written to {}", rows.len(), dir.join("summary.csv").display());
+            tunelab::plot::Chart::ablation(&rows).save(&dir.join("ablation.png"))?;
+            println!("{} runs; summary.csv and ablation.png written to {}", rows.len(), dir.display());
+            Ok(())
+        }
+        Command::Plot { runs, out } => {
+            tunelab::plot::Chart::run_dirs(&runs)?.save(&out)?;
+            println!("wrote {}", out.display());
             Ok(())
         }
         Command::Resume { run_dir, quiet } => {

@@ -425,6 +425,12 @@ impl LrTable {
         self.lrs.iter().map(|row| row[group]).collect()
     }
 
+    /// Shows the LR plot in an evcxr notebook cell.
+    #[cfg(feature = "evcxr")]
+    pub fn evcxr_display(&self) {
+        crate::plot::Chart::lr(self).evcxr_display();
+    }
+
     /// The table as CSV: a `step` column, then one column per group.
     pub fn to_csv(&self) -> String {
         let mut out = format!("step,{}\n", self.groups.join(","));

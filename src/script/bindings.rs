@@ -112,6 +112,14 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
         Ok(to_dynamic(&crate::train::evaluate(&model, &encoded, 128)))
     });
 
+    engine.register_fn("plot_runs", |runs: Array, path: &str| -> Fallible<()> {
+        let dirs: Vec<PathBuf> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.0.map(|run| run.dir)).collect();
+        if dirs.is_empty() {
+            return Ok(()); // planned runs only
+        }
+        crate::plot::Chart::run_dirs(&dirs).and_then(|c| c.save(path.as_ref())).map_err(fail)
+    });
+
     engine.register_fn("compare", |runs: Array| -> Fallible<()> {
         println!("{:<48} {:>8} {:>12} {:>12} {:>8}", "run", "steps", "best", "SWA", "ex/s");
         for r in runs {
@@ -164,6 +172,7 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
         print!("{}", ablation::table(&summaries));
         if shard.is_none_or(|(_, n)| n == 1) {
             ablation::write_summary(&ablation.out, &summaries).map_err(fail)?;
+            crate::plot::Chart::ablation(&rows).save(&ablation.out.join("ablation.png")).map_err(fail)?;
         }
         Ok(summaries.iter().map(to_dynamic).collect())
     });
