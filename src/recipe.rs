@@ -110,7 +110,7 @@ impl Warmup {
 /// What the LR does after the warm-up, over the rest of the run. Written
 /// `{"kind": "cosine", "cycles": 0.5}`, or by its name alone with default parameters (`"cosine"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields, try_from = "DecayRepr")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Decay {
     Constant,
     Linear,
@@ -146,67 +146,21 @@ pub enum Decay {
     },
 }
 
-/// [`Decay`] as written: a name, or the full form.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DecayRepr {
-    Name(String),
-    Full(DecayFull),
-}
-
-/// The full form of [`Decay`] (the same variants, without the by-name shortcut).
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum DecayFull {
-    Constant,
-    Linear,
-    Cosine {
-        #[serde(default = "half")]
-        cycles: f64,
-        #[serde(default)]
-        min_ratio: f64,
-    },
-    CosineRestarts {
-        #[serde(default = "one")]
-        cycles: f64,
-    },
-    Polynomial {
-        #[serde(default = "one")]
-        power: f64,
-        #[serde(default)]
-        end_ratio: f64,
-    },
-    InverseSqrt {
-        #[serde(default)]
-        timescale: Option<usize>,
-    },
-    StableDecay {
-        decay_fraction: f64,
-        #[serde(default = "cosine_shape")]
-        shape: DecayShape,
-        #[serde(default)]
-        min_ratio: f64,
-    },
-}
-
-impl TryFrom<DecayRepr> for Decay {
-    type Error = String;
-    fn try_from(v: DecayRepr) -> std::result::Result<Self, String> {
-        let full = match v {
-            DecayRepr::Full(f) => f,
-            DecayRepr::Name(name) => serde_json::from_value(serde_json::json!({ "kind": name })).map_err(|_| {
-                format!("unknown decay `{name}`: expected constant, linear, cosine, cosine_restarts, polynomial, inverse_sqrt or stable_decay")
-            })?,
-        };
-        Ok(match full {
-            DecayFull::Constant => Decay::Constant,
-            DecayFull::Linear => Decay::Linear,
-            DecayFull::Cosine { cycles, min_ratio } => Decay::Cosine { cycles, min_ratio },
-            DecayFull::CosineRestarts { cycles } => Decay::CosineRestarts { cycles },
-            DecayFull::Polynomial { power, end_ratio } => Decay::Polynomial { power, end_ratio },
-            DecayFull::InverseSqrt { timescale } => Decay::InverseSqrt { timescale },
-            DecayFull::StableDecay { decay_fraction, shape, min_ratio } => Decay::StableDecay { decay_fraction, shape, min_ratio },
-        })
+/// Reads a [`Decay`] written in full or by its name alone (`"cosine"`).
+fn decay_or_name<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Decay, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Name(String),
+        Full(serde_json::Value),
+    }
+    match Repr::deserialize(d)? {
+        Repr::Full(value) => serde_json::from_value(value).map_err(serde::de::Error::custom),
+        Repr::Name(name) => serde_json::from_value(serde_json::json!({ "kind": name })).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown decay `{name}`: expected constant, linear, cosine, cosine_restarts, polynomial, inverse_sqrt or stable_decay"
+            ))
+        }),
     }
 }
 
@@ -290,6 +244,7 @@ pub struct Recipe {
     /// Applied to dense weights and embeddings; biases and LayerNorm get none.
     pub weight_decay: f64,
     pub warmup: Warmup,
+    #[serde(deserialize_with = "decay_or_name")]
     pub decay: Decay,
     pub reinit: Option<Reinit>,
     pub swa: Option<Swa>,
