@@ -18,8 +18,15 @@ demo: setup
 	$(CARGO) run --release --quiet -- inspect models/all-MiniLM-L6-v2 | head -1
 	$(CARGO) run --release --quiet -- run scripts/full.rhai
 
+# The Rust tests, then every notebook executed headlessly (installs evcxr_jupyter and
+# JupyterLab the first time: about 12 minutes on 2 cores).
 test: setup
 	$(CARGO) test --release
+	bash scripts/notebooks.sh --execute
+
+# JupyterLab on notebooks/, with the Rust (evcxr) kernel set up for tunelab.
+notebook: setup
+	bash scripts/notebooks.sh
 
 # Regenerates the golden fixtures in tests/fixtures with PyTorch and transformers (needs the
 # full torch wheel with its CUDA libraries in a second venv, about 4.9 GB; not needed for `make test`).

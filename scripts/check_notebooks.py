@@ -1,5 +1,5 @@
-"""Checks executed notebooks: no cell raised an error, every code cell ran, and each notebook
-shows at least one plot (an SVG output) inline.
+"""Checks executed notebooks: no cell raised an error, every code cell ran, each notebook shows
+at least one plot (an SVG output) inline, and no chart or table fell back to its text form.
 
 Usage: python3 scripts/check_notebooks.py target/notebooks/*.ipynb
 """
@@ -23,8 +23,12 @@ def check(path: str) -> list[str]:
             text = "".join(out.get("text", [])) if out.get("output_type") == "stream" else ""
             if out.get("name") == "stderr" and "error" in text.lower():
                 problems.append(f"cell {i} printed an error: {text.strip()[:300]}")
-            if "image/svg+xml" in out.get("data", {}):
+            data = out.get("data", {})
+            if "image/svg+xml" in data:
                 plots += 1
+            plain = "".join(data.get("text/plain", []))
+            if plain.startswith(("Chart {", "LrTable {", "GroupTable {")):
+                problems.append(f"cell {i} shows a chart or table as text, not inline")
     if plots == 0:
         problems.append("no plot in the outputs")
     return problems
