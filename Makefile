@@ -2,7 +2,7 @@
 # Both run `make setup` first, which installs libtorch, the model and the data once.
 CARGO ?= cargo
 
-.PHONY: setup setup-cuda demo test reference notebook
+.PHONY: setup setup-cuda demo test reference reference-venv bench notebook
 
 setup:
 	@bash scripts/setup.sh
@@ -28,9 +28,16 @@ test: setup
 notebook: setup
 	bash scripts/notebooks.sh
 
-# Regenerates the golden fixtures in tests/fixtures with PyTorch and transformers (needs the
-# full torch wheel with its CUDA libraries in a second venv, about 4.9 GB; not needed for `make test`).
-reference: setup
+# A second venv with the full torch 2.11.0 (and its CUDA wheels, about 4.9 GB), transformers,
+# scipy and scikit-learn: for the reference scripts only, never for `make test`.
+reference-venv:
 	@[ -x .venv-ref/bin/python ] || (python3 -m venv .venv-ref && .venv-ref/bin/pip install --quiet -r scripts/reference/requirements.txt)
+
+# Regenerates the golden fixtures in tests/fixtures with PyTorch and transformers.
+reference: setup reference-venv
 	.venv-ref/bin/python scripts/reference/encoder_fixtures.py
 	.venv-ref/bin/python scripts/reference/technique_fixtures.py
+
+# tunelab against the PyTorch reference, side by side (BENCHMARKS.md; about 15 minutes).
+bench: setup reference-venv
+	.venv-ref/bin/python scripts/bench.py

@@ -60,6 +60,8 @@ pub struct TrainConfig {
     pub clip_grad_norm: Option<f64>,
     /// Length bucketing: sort by length inside chunks of this many batches.
     pub bucket: Option<usize>,
+    /// Shuffle the training examples each epoch (off: file order, as a benchmark needs).
+    pub shuffle: bool,
     pub seed: u64,
     /// libtorch's intra-op threads (`None`: libtorch's default).
     pub threads: Option<usize>,
@@ -86,6 +88,7 @@ impl Default for TrainConfig {
             max_length: 128,
             clip_grad_norm: Some(1.0),
             bucket: None,
+            shuffle: true,
             seed: 42,
             threads: None,
             stop_after: None,
@@ -264,6 +267,14 @@ pub struct RunMetrics {
     pub wall_seconds: f64,
     /// Training examples per second of training time (evaluation and saving excluded).
     pub train_samples_per_second: f64,
+    /// Real (non-padding) training tokens per second of training time.
+    pub train_tokens_per_second: f64,
+    /// Time spent computing and setting every group's LR, in all (this process).
+    pub lr_seconds: f64,
+    /// Time spent updating the SWA/EMA average, in all (this process).
+    pub swa_seconds: f64,
+    /// Training time of the steps run by this process.
+    pub step_seconds: f64,
     pub device: String,
 }
 
@@ -288,6 +299,8 @@ struct ResumeState {
     swa_averaged: u64,
     train_seconds: f64,
     samples: usize,
+    #[serde(default)]
+    tokens: usize,
 }
 
 /// Evaluates a model on an encoded dataset (no dropout, no gradients).
@@ -442,7 +455,8 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
 
     // 3: a fresh start, or the state of `last/`.
     let mut average: Option<WeightAverage> = None;
-    let (mut step, mut best, mut train_seconds, mut samples, mut log, mut evals);
+    let (mut step, mut best, mut train_seconds, mut samples, mut tokens, mut log, mut evals);
+    let (mut lr_seconds, mut swa_seconds, mut step_seconds) = (0.0, 0.0, 0.0);
     if config.resume.is_some() {
         let last = dir.join("last");
         let state_path = last.join("state.json");
@@ -481,6 +495,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         best = state.best;
         train_seconds = state.train_seconds;
         samples = state.samples;
+        tokens = state.tokens;
         log = read_lines::<StepLog>(&log_path, |l| l.step < step)?;
         evals = read_lines::<EvalRecord>(&eval_path, |e| e.step <= step)?;
         rewrite_lines(&log_path, &log)?;
@@ -498,6 +513,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         best = None;
         train_seconds = 0.0;
         samples = 0;
+        tokens = 0;
         log = Vec::new();
         evals = Vec::new();
     }
@@ -513,7 +529,12 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         let epoch = step / steps_per_epoch;
         let position = step % steps_per_epoch;
         if plan.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            plan = Some((epoch, train_data.plan(config.batch_size, config.seed, epoch, config.bucket)));
+            let batches = if config.shuffle {
+                train_data.plan(config.batch_size, config.seed, epoch, config.bucket)
+            } else {
+                train_data.sequential(config.batch_size)
+            };
+            plan = Some((epoch, batches));
         }
         let batches = &plan.as_ref().expect("plan was just made").1;
         let micro = &batches[position * config.grad_accum..((position + 1) * config.grad_accum).min(batches.len())];
@@ -531,12 +552,15 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
             loss_sum += value;
             (loss / micro.len() as f64).backward();
             samples += indices.len();
+            tokens += batch.tokens() as usize;
         }
         if let Some(max) = config.clip_grad_norm {
             clip_grad_norm(&param_tensors, max);
         }
+        let lr_tick = Instant::now();
         let lrs: Vec<f64> = table.groups.iter().zip(&schedules).map(|(g, s)| g.lr * s.factor(step)).collect();
         optimizer.set_lrs(&lrs);
+        lr_seconds += lr_tick.elapsed().as_secs_f64();
         optimizer.step();
         let entry = StepLog {
             step,
@@ -551,10 +575,13 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         if let (Some(swa), Some(start)) = (&recipe.swa, swa_start)
             && swa.updates_at(step, start)
         {
+            let swa_tick = Instant::now();
             average.get_or_insert_with(|| WeightAverage::new(swa.averaging, &params)).update(&params);
+            swa_seconds += swa_tick.elapsed().as_secs_f64();
         }
         step += 1;
         train_seconds += tick.elapsed().as_secs_f64();
+        step_seconds += tick.elapsed().as_secs_f64();
         bar.set_position(step as u64);
 
         let epoch_end = position + 1 == steps_per_epoch;
@@ -586,6 +613,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
                 swa_averaged: average.as_ref().map_or(0, |a| a.n_averaged),
                 train_seconds,
                 samples,
+                tokens,
             };
             save_last(&dir.join("last"), model, &optimizer, average.as_ref(), &state)?;
         }
@@ -612,6 +640,10 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         dev_examples: dev_data.len(),
         wall_seconds: started.elapsed().as_secs_f64(),
         train_samples_per_second: if train_seconds > 0.0 { samples as f64 / train_seconds } else { 0.0 },
+        train_tokens_per_second: if train_seconds > 0.0 { tokens as f64 / train_seconds } else { 0.0 },
+        lr_seconds,
+        swa_seconds,
+        step_seconds,
         device: format!("{device:?}"),
     };
     write_json(&dir.join("metrics.json"), &metrics)?;
