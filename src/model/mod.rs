@@ -277,10 +277,8 @@ impl Model {
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         self.encoder.save_encoder(dir)?;
-        let head: Vec<_> = ["weight", "bias"]
-            .iter()
-            .map(|n| (n.to_string(), if *n == "weight" { &self.head.linear.weight } else { &self.head.linear.bias }.shallow_clone()))
-            .collect();
+        let linear = &self.head.linear;
+        let head = [("weight".to_string(), linear.weight.shallow_clone()), ("bias".to_string(), linear.bias.shallow_clone())];
         write_safetensors(&dir.join("head.safetensors"), &head)?;
         let meta = SavedHead { spec: self.head.spec.clone(), max_length: self.encoder.tokenizer.as_ref().map(|t| t.max_length()) };
         let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::Invalid(e.to_string()))?;
