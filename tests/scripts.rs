@@ -46,6 +46,8 @@ fn every_seed_script_runs_in_quick_mode() {
         let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
         assert_eq!(metrics["steps"], 3, "{name}");
         assert!(dir.join("best/model.safetensors").is_file(), "{name}");
+        let png = std::fs::read(dir.join("curves.png")).unwrap_or_else(|_| panic!("{name}: no curves.png"));
+        assert_eq!(&png[..4], b"\x89PNG", "{name}");
     }
 }
 
