@@ -61,7 +61,7 @@ pub fn draw_lr<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, lrs: &LrTable,
                 .configure_mesh()
                 .x_desc("optimizer step")
                 .y_desc("learning rate")
-                .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&step_label)
                 .y_label_formatter(&|v| format!("{v:.1e}"))
                 .label_style(("sans-serif", 14))
                 .axis_desc_style(("sans-serif", 16))
@@ -264,6 +264,11 @@ pub fn lr_schedule(lrs: &LrTable, path: &Path) -> Result<()> {
     Chart::lr(lrs).save(path)
 }
 
+/// Steps are whole numbers: fractional ticks of a short run get no label.
+fn step_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { String::new() }
+}
+
 /// An exponential moving average, for smoothing a noisy loss.
 fn smooth(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(points.len());
@@ -295,7 +300,7 @@ fn draw_runs<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[RunCurve
         .configure_mesh()
         .x_desc("optimizer step")
         .y_desc("loss per batch")
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&step_label)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .draw()
@@ -335,7 +340,7 @@ fn draw_runs<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[RunCurve
         .configure_mesh()
         .x_desc("optimizer steps done")
         .y_desc(format!("dev {metric}"))
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&step_label)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .draw()
