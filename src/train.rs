@@ -569,7 +569,9 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
             lr: table.groups.iter().map(|g| g.name.clone()).zip(lrs.iter().copied()).collect(),
         };
         append_line(&log_path, &entry)?;
-        bar.set_message(format!("loss {:.4} head lr {:.2e}", entry.loss, lrs.last().copied().unwrap_or(0.0)));
+        let last_eval = evals.iter().rev().find(|e| e.weights == "model").and_then(|e| e.metrics.get(metrics::name(metric)));
+        let last_eval = last_eval.map(|v| format!(" dev {} {v:.4}", metrics::name(metric))).unwrap_or_default();
+        bar.set_message(format!("loss {:.4} head lr {:.2e}{last_eval}", entry.loss, lrs.last().copied().unwrap_or(0.0)));
         log.push(entry);
 
         if let (Some(swa), Some(start)) = (&recipe.swa, swa_start)
