@@ -348,7 +348,7 @@ impl GroupTable {
             })
             .collect();
         let mut groups: Vec<LrGroup> = Vec::new();
-        for (_, (name, lr)) in &assigned {
+        for (name, lr) in assigned.values() {
             if !groups.iter().any(|g| &g.name == name) {
                 groups.push(LrGroup { name: name.clone(), lr: *lr });
             }

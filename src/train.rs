@@ -473,8 +473,8 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
         let moments = read_safetensors(&last.join("optimizer.safetensors"))?;
         tch::no_grad(|| {
             for p in &mut optimizer.params {
-                let _ = p.exp_avg.copy_(&moments[&format!("exp_avg.{}", p.name)]);
-                let _ = p.exp_avg_sq.copy_(&moments[&format!("exp_avg_sq.{}", p.name)]);
+                p.exp_avg.copy_(&moments[&format!("exp_avg.{}", p.name)]);
+                p.exp_avg_sq.copy_(&moments[&format!("exp_avg_sq.{}", p.name)]);
                 p.step = state.adam_steps.get(&p.name).copied().unwrap_or(0);
             }
         });
@@ -485,7 +485,7 @@ pub fn train(model: &mut Model, spec: &RunSpec, train_set: &Dataset, dev_set: &D
             let mut avg = WeightAverage::new(swa.averaging, &params);
             tch::no_grad(|| {
                 for (name, t) in &mut avg.tensors {
-                    let _ = t.copy_(&saved[name.as_str()]);
+                    t.copy_(&saved[name.as_str()]);
                 }
             });
             avg.n_averaged = state.swa_averaged;

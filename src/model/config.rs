@@ -158,7 +158,7 @@ impl Config {
                 return Err(bad(field, "must be at least 1".into()));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(bad(
                 "hidden_size",
                 format!(

@@ -132,7 +132,7 @@ impl Encoder {
     /// Every variable with its transformers name, sorted by name.
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut vars: Vec<_> = self.vs.variables().into_iter().collect();
-        vars.sort_by(|a, b| natural_key(&a.0).cmp(&natural_key(&b.0)));
+        vars.sort_by_key(|a| natural_key(&a.0));
         vars
     }
 
@@ -293,7 +293,7 @@ fn copy_checkpoint(vs: &nn::VarStore, path: &Path, required: impl Fn(&str) -> bo
     let mut tensors = read_safetensors(path)?;
     let mut report = LoadReport::default();
     let mut names: Vec<_> = vs.variables().into_iter().collect();
-    names.sort_by(|a, b| natural_key(&a.0).cmp(&natural_key(&b.0)));
+    names.sort_by_key(|a| natural_key(&a.0));
     for (name, var) in names {
         if name.starts_with("head.") {
             continue;
@@ -341,7 +341,7 @@ fn copy_into(var: &Tensor, value: &Tensor, key: &str, path: &Path) -> Result<()>
             format!("tensor `{key}` has shape {:?}, but config.json implies {:?}", value.size(), var.size()),
         ));
     }
-    let _ = tch::no_grad(|| var.shallow_clone().copy_(&value.to_kind(var.kind()).to_device(var.device())));
+    tch::no_grad(|| var.shallow_clone().copy_(&value.to_kind(var.kind()).to_device(var.device())));
     Ok(())
 }
 

@@ -74,9 +74,9 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
     });
     engine.register_fn("data", |options: Map| from_map::<DataSpec>("data", options));
     engine.register_fn("recipe", |options: Map| from_map::<Recipe>("recipe", options));
-    engine.register_fn("recipe", || Recipe::default());
+    engine.register_fn("recipe", Recipe::default);
     engine.register_fn("training", |options: Map| from_map::<TrainConfig>("training", options));
-    engine.register_fn("training", || TrainConfig::default());
+    engine.register_fn("training", TrainConfig::default);
     engine.register_fn("to_string", |r: &mut Recipe| serde_json::to_string_pretty(r).unwrap_or_default());
     engine.register_fn("to_string", |t: &mut TrainConfig| serde_json::to_string_pretty(t).unwrap_or_default());
     engine.register_fn("to_map", |r: &mut Recipe| to_dynamic(r));

@@ -130,7 +130,7 @@ impl Swa {
 
     /// Whether the average is updated after optimizer step `step` (0-based) of a run whose SWA starts at `start`.
     pub fn updates_at(&self, step: usize, start: usize) -> bool {
-        step >= start && (step - start) % self.every == 0
+        step >= start && (step - start).is_multiple_of(self.every)
     }
 
     /// The SWA LR of each group, given the groups' names and base LRs.
@@ -191,7 +191,7 @@ impl WeightAverage {
         tch::no_grad(|| {
             for ((_, avg), (_, p)) in self.tensors.iter_mut().zip(params) {
                 if self.n_averaged == 0 {
-                    let _ = avg.copy_(p);
+                    avg.copy_(p);
                 } else {
                     let _ = avg.lerp_(p, weight);
                 }
