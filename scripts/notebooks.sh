@@ -16,7 +16,7 @@ if ! command -v evcxr_jupyter >/dev/null; then
 fi
 if [ ! -x .venv/bin/jupyter-nbconvert ] || [ ! -x .venv/bin/jupyter-lab ]; then
   say "installing JupyterLab into .venv"
-  .venv/bin/pip install --quiet jupyterlab nbconvert nbclient
+  .venv/bin/pip install --quiet jupyterlab==4.6.6 nbconvert==7.17.2 nbclient==0.11.0
 fi
 
 # The kernel: evcxr compiles each cell against tunelab, so it needs LIBTORCH to build torch-sys,
