@@ -193,10 +193,7 @@ impl Dataset {
             }
             match check_row(&row, cols, options.kind, &labels) {
                 Ok(example) => examples.push(example),
-                Err(what) if options.skip_invalid => {
-                    let _ = what;
-                    skipped += 1;
-                }
+                Err(_) if options.skip_invalid => skipped += 1,
                 Err(what) => return Err(Error::Data { path: path.into(), line: Some(row.line), what }),
             }
         }

@@ -237,7 +237,7 @@ impl Chart {
         let tmp = path.with_file_name(format!(".{stem}.tmp-{}.{ext}", std::process::id()));
         let fail = |what: String| Error::Invalid(format!("{}: {what}", path.display()));
         match ext.as_str() {
-            "svg" => atomic_write_svg(&tmp, &self.svg()).map_err(|e| Error::io(&tmp, e))?,
+            "svg" => std::fs::write(&tmp, self.svg()).map_err(|e| Error::io(&tmp, e))?,
             "png" => {
                 let root = BitMapBackend::new(&tmp, self.size).into_drawing_area();
                 self.draw(&root).map_err(fail)?;
@@ -253,10 +253,6 @@ impl Chart {
     pub fn evcxr_display(&self) {
         println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", self.svg());
     }
-}
-
-fn atomic_write_svg(tmp: &Path, svg: &str) -> std::io::Result<()> {
-    std::fs::write(tmp, svg)
 }
 
 /// Writes the LR schedule plot of a recipe's [`LrTable`] to an `.svg` or `.png` file.
