@@ -1,17 +1,23 @@
 //! Ablations: a list of recipes run over several seeds, one row per run, and a summary with
-//! the mean and standard deviation of the dev metric per recipe.
+//! the mean and standard deviation of the dev metric per recipe, and each recipe's paired
+//! difference to the first one over the same seeds.
 //!
 //! The runs are independent. [`Ablation::run`] takes a shard `(i, n)` and runs only the jobs
 //! whose index is `i` modulo `n`, so that a cluster scheduler (a Slurm job array, say) spreads
 //! them over machines; each shard appends its rows to its own `results-<i>-of-<n>.jsonl` in the
-//! output folder, and [`merge`] reads every results file of a folder back into one table.
+//! output folder, and [`merge`] reads every results file of a folder back into one table,
+//! refusing shards of different splits and duplicate runs. [`report`] writes `summary.csv` and
+//! `ablation.png`: the one post-processing that the script binding and `tunelab merge` share.
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files;
+use crate::plot::{Chart, ScoreSet};
 use crate::recipe::Recipe;
-use crate::train::RunSpec;
+use crate::run::RunControl;
+use crate::spec::RunSpec;
 
 /// Recipes × seeds, on the model, data and training settings of a base run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +56,10 @@ pub struct Summary {
     pub std: f64,
     pub swa_mean: Option<f64>,
     pub swa_std: Option<f64>,
+    /// This recipe minus the first recipe, paired by seed over the seeds both ran: the mean
+    /// difference and its 95% confidence interval (Student's t; `None` with fewer than 2 pairs).
+    pub diff_mean: Option<f64>,
+    pub diff_ci95: Option<(f64, f64)>,
 }
 
 impl Ablation {
@@ -64,8 +74,9 @@ impl Ablation {
         jobs
     }
 
-    /// Runs the jobs of shard `(i, n)` (all of them for `None`) and returns their rows.
-    pub fn run(&self, base: &RunSpec, shard: Option<(usize, usize)>) -> Result<Vec<Row>> {
+    /// Runs the jobs of shard `(i, n)` (all of them for `None`) and returns their rows. Each run
+    /// goes to `out/<recipe>-seed<seed>` (replacing what an earlier attempt left there).
+    pub fn run(&self, base: &RunSpec, shard: Option<(usize, usize)>, quiet: bool) -> Result<Vec<Row>> {
         let (i, n) = shard.unwrap_or((0, 1));
         if n == 0 || i >= n {
             return Err(Error::Invalid(format!("shard {i}/{n}: expected I/N with 0 <= I < N")));
@@ -84,10 +95,8 @@ impl Ablation {
             let mut spec = base.clone();
             spec.recipe = recipe.clone();
             spec.training.seed = seed;
-            spec.training.resume = None;
-            spec.training.stop_after = None;
-            spec.training.out_dir = Some(self.out.join(format!("{}-seed{seed}", slug(name))));
-            let run = spec.run()?;
+            let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet, ..RunControl::default() };
+            let run = spec.run_with(&control)?;
             let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("run {name} (seed {seed}) was never evaluated")))?;
             let row = Row {
                 recipe: name.to_string(),
@@ -99,13 +108,32 @@ impl Ablation {
                 seconds: run.metrics.wall_seconds,
                 dir: run.dir,
             };
-            let line = serde_json::to_string(&row).map_err(|e| Error::Invalid(e.to_string()))?;
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&results).map_err(|e| Error::io(&results, e))?;
-            writeln!(f, "{line}").map_err(|e| Error::io(&results, e))?;
+            files::append_line(&results, &row)?;
             rows.push(row);
         }
         Ok(rows)
+    }
+}
+
+impl Ablation {
+    /// The plan of every recipe (on the first seed), named after the recipe.
+    pub fn plans(&self, base: &RunSpec) -> Result<Vec<crate::spec::Plan>> {
+        self.recipes
+            .iter()
+            .map(|(name, recipe)| {
+                let spec = RunSpec { recipe: recipe.clone(), ..base.clone() };
+                spec.plan().map(|p| crate::spec::Plan { name: name.clone(), ..p })
+            })
+            .collect()
+    }
+
+    /// Runs shard `(i, n)` (or everything), and when that covers every job, writes the report
+    /// ([`report`]) and returns the summaries too.
+    pub fn run_and_report(&self, base: &RunSpec, shard: Option<(usize, usize)>, quiet: bool) -> Result<(Vec<Row>, Option<Vec<Summary>>)> {
+        let rows = self.run(base, shard, quiet)?;
+        let complete = shard.is_none_or(|(_, n)| n == 1);
+        let summaries = if complete { Some(report(&self.out, &rows)?) } else { None };
+        Ok((rows, summaries))
     }
 }
 
@@ -114,23 +142,39 @@ fn slug(name: &str) -> String {
     s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
 }
 
-/// Reads every `results-*.jsonl` of an ablation folder (all shards) into one list.
+/// Reads every `results-<i>-of-<n>.jsonl` of an ablation folder (all shards) into one list.
+/// Shards of different splits (`-of-4` beside `-of-2`) and a (recipe, seed) run found twice
+/// are errors: they would count runs twice.
 pub fn merge(dir: &Path) -> Result<Vec<Row>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("results-") && n.ends_with(".jsonl")))
-        .collect();
+    let mut files: Vec<(PathBuf, usize)> = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(split) = name.strip_prefix("results-").and_then(|n| n.strip_suffix(".jsonl")) else { continue };
+        let n = split.split_once("-of-").and_then(|(_, n)| n.parse::<usize>().ok());
+        let n = n.ok_or_else(|| Error::Invalid(format!("{}: expected a name results-<i>-of-<n>.jsonl", path.display())))?;
+        files.push((path, n));
+    }
     files.sort();
     if files.is_empty() {
         return Err(Error::Invalid(format!("{}: no results-*.jsonl files", dir.display())));
     }
-    let mut rows = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            rows.push(serde_json::from_str(line).map_err(|e| Error::Data { path: f.clone(), line: Some(i + 1), what: e.to_string() })?);
+    let splits: std::collections::BTreeSet<usize> = files.iter().map(|f| f.1).collect();
+    if splits.len() > 1 {
+        let names: Vec<String> = files.iter().map(|f| f.0.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+        return Err(Error::Invalid(format!(
+            "{}: results of different shard splits ({}); they repeat runs: keep the files of one split",
+            dir.display(),
+            names.join(", ")
+        )));
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for (f, _) in &files {
+        for row in files::read_jsonl::<Row>(f)? {
+            if rows.iter().any(|r| r.recipe == row.recipe && r.seed == row.seed) {
+                return Err(Error::Invalid(format!("{}: recipe `{}` with seed {} appears twice", f.display(), row.recipe, row.seed)));
+            }
+            rows.push(row);
         }
     }
     Ok(rows)
@@ -158,36 +202,97 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let (mean, std) = mean_std(&mine.iter().map(|r| r.best).collect::<Vec<_>>());
             let swa: Vec<f64> = mine.iter().filter_map(|r| r.swa).collect();
             let (swa_mean, swa_std) = if swa.is_empty() { (None, None) } else { let (m, s) = mean_std(&swa); (Some(m), Some(s)) };
-            Summary { recipe: name.to_string(), metric: mine[0].metric.clone(), runs: mine.len(), mean, std, swa_mean, swa_std }
+            let first: Vec<&Row> = rows.iter().filter(|r| r.recipe == rows[0].recipe).collect();
+            let diffs: Vec<f64> = mine.iter().filter_map(|r| first.iter().find(|f| f.seed == r.seed).map(|f| r.best - f.best)).collect();
+            let (diff_mean, diff_ci95) = paired(&diffs);
+            Summary { recipe: name.to_string(), metric: mine[0].metric.clone(), runs: mine.len(), mean, std, swa_mean, swa_std, diff_mean, diff_ci95 }
         })
         .collect()
 }
 
+/// The mean of paired differences and its 95% confidence interval (Student's t).
+pub fn paired(diffs: &[f64]) -> (Option<f64>, Option<(f64, f64)>) {
+    if diffs.is_empty() {
+        return (None, None);
+    }
+    let (mean, sd) = mean_std(diffs);
+    if diffs.len() < 2 {
+        return (Some(mean), None);
+    }
+    let half = t975(diffs.len() - 1) * sd / (diffs.len() as f64).sqrt();
+    (Some(mean), Some((mean - half, mean + half)))
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (scipy.stats.t.ppf(0.975, df)).
+fn t975(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706204736, 4.302652730, 3.182446305, 2.776445105, 2.570581836, 2.446911851, 2.364624252, 2.306004135, 2.262157163, 2.228138852,
+        2.200985160, 2.178812830, 2.160368656, 2.144786688, 2.131449546, 2.119905299, 2.109815578, 2.100922040, 2.093024054, 2.085963447,
+        2.079613845, 2.073873068, 2.068657610, 2.063898562, 2.059538553, 2.055529439, 2.051830516, 2.048407142, 2.045229642, 2.042272456,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => T[df - 1],
+        31..=60 => 2.000297822,
+        _ => 1.959963985,
+    }
+}
+
 /// The summary as a plain-text table.
 pub fn table(summaries: &[Summary]) -> String {
-    let mut out = format!("{:<24} {:>5} {:>20} {:>20}\n", "recipe", "runs", "best dev (mean ± sd)", "SWA (mean ± sd)");
+    let first = summaries.first().map(|s| s.recipe.as_str()).unwrap_or("");
+    let mut out = format!("{:<24} {:>5} {:>22} {:>18} {:>30}\n", "recipe", "runs", "best dev (mean ± sd)", "SWA (mean ± sd)", format!("vs {first} (paired, 95% CI)"));
     for s in summaries {
         let swa = match (s.swa_mean, s.swa_std) {
             (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
             _ => "-".into(),
         };
-        out.push_str(&format!("{:<24} {:>5} {:>20} {:>20}\n", s.recipe, s.runs, format!("{} {:.4} ± {:.4}", s.metric, s.mean, s.std), swa));
+        let diff = match (s.diff_mean, s.diff_ci95) {
+            _ if s.recipe == first => "-".into(),
+            (Some(d), Some((lo, hi))) => format!("{d:+.4} [{lo:+.4}, {hi:+.4}]"),
+            (Some(d), None) => format!("{d:+.4}"),
+            _ => "-".into(),
+        };
+        out.push_str(&format!("{:<24} {:>5} {:>22} {:>18} {:>30}\n", s.recipe, s.runs, format!("{} {:.4} ± {:.4}", s.metric, s.mean, s.std), swa, diff));
     }
     out
 }
 
-/// Writes `summary.csv` into the ablation folder.
-pub fn write_summary(dir: &Path, summaries: &[Summary]) -> Result<()> {
-    let path = dir.join("summary.csv");
+/// Writes `summary.csv` and `ablation.png` for the rows into the ablation folder, and returns
+/// the summaries.
+pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
+    let summaries = summarize(rows);
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["recipe", "metric", "runs", "mean", "std", "swa_mean", "swa_std"]).map_err(|e| Error::Invalid(e.to_string()))?;
-    for s in summaries {
+    let csv_err = |e: csv::Error| Error::Invalid(format!("{}: {e}", dir.join("summary.csv").display()));
+    w.write_record(["recipe", "metric", "runs", "mean", "std", "swa_mean", "swa_std", "diff_mean", "diff_ci95_low", "diff_ci95_high"]).map_err(csv_err)?;
+    for s in &summaries {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        w.write_record([s.recipe.clone(), s.metric.clone(), s.runs.to_string(), s.mean.to_string(), s.std.to_string(), opt(s.swa_mean), opt(s.swa_std)])
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        w.write_record([
+            s.recipe.clone(),
+            s.metric.clone(),
+            s.runs.to_string(),
+            s.mean.to_string(),
+            s.std.to_string(),
+            opt(s.swa_mean),
+            opt(s.swa_std),
+            opt(s.diff_mean),
+            opt(s.diff_ci95.map(|c| c.0)),
+            opt(s.diff_ci95.map(|c| c.1)),
+        ])
+        .map_err(csv_err)?;
     }
     let bytes = w.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
-    crate::model::atomic_write(&path, &bytes)
+    files::atomic_write(&dir.join("summary.csv"), &bytes)?;
+    let sets = summaries
+        .iter()
+        .map(|s| {
+            let mine = rows.iter().filter(|r| r.recipe == s.recipe);
+            ScoreSet { name: s.recipe.clone(), best: mine.clone().map(|r| r.best).collect(), swa: mine.filter_map(|r| r.swa).collect() }
+        })
+        .collect();
+    let metric = summaries.first().map(|s| s.metric.as_str()).unwrap_or("score");
+    Chart::scores(metric, sets).save(&dir.join("ablation.png"))?;
+    Ok(summaries)
 }
 
 #[cfg(test)]
@@ -206,6 +311,18 @@ mod tests {
         assert_eq!((s[0].mean, s[0].std), (2.0, 2f64.sqrt()));
         assert!((s[1].swa_mean.unwrap() - 0.5).abs() < 1e-12);
         assert_eq!(s[0].swa_mean, None);
+        // + llrd − base, paired by seed: -0.5 and -2.3.
+        assert!((s[1].diff_mean.unwrap() + 1.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn paired_interval_matches_scipy() {
+        // scipy.stats.ttest_rel-style interval: d = [0.1, 0.3, 0.2]; mean 0.2, sd 0.1,
+        // half-width t(0.975, 2) * 0.1 / sqrt(3) = 4.302652730 * 0.057735027 = 0.248413.
+        let (m, ci) = paired(&[0.1, 0.3, 0.2]);
+        assert!((m.unwrap() - 0.2).abs() < 1e-12);
+        let (lo, hi) = ci.unwrap();
+        assert!((lo - (0.2 - 0.248413)).abs() < 1e-6 && (hi - (0.2 + 0.248413)).abs() < 1e-6, "{lo} {hi}");
     }
 
     #[test]

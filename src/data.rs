@@ -90,7 +90,12 @@ struct RawRow {
     text: Option<String>,
     pair: Option<String>,
     label: Option<String>,
+    /// What is wrong with the row's shape, if anything (more fields than the header).
+    problem: Option<String>,
 }
+
+/// The most classes a classification label column may have.
+pub const MAX_CLASSES: usize = 1000;
 
 fn read_rows(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -134,7 +139,11 @@ fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool) -> 
             continue;
         }
         let get = |i: usize| record.get(i).map(|s| s.trim_end_matches('\r').to_string());
-        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: get(label) });
+        let problem = (record.len() > headers.len()).then(|| {
+            let hint = if delimiter == b'\t' { " (a tab inside a text? a TSV field cannot hold one)" } else { " (an unquoted comma inside a text?)" };
+            format!("{} fields, but the header has {}{hint}", record.len(), headers.len())
+        });
+        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: get(label), problem });
     }
     Ok(rows)
 }
@@ -160,9 +169,40 @@ fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
             text: field(&cols.text),
             pair: cols.pair.as_deref().and_then(field),
             label: field(&cols.label),
+            problem: None,
         });
     }
     Ok(rows)
+}
+
+/// The sorted classes of the labels of the rows a training set uses (the first `limit` rows with
+/// a label). A column with more than [`MAX_CLASSES`] classes, or of numbers that are not all
+/// whole, is an error suggesting regression.
+fn classes_of(path: &Path, rows: &[RawRow], column: &str, limit: Option<usize>) -> Result<Vec<String>> {
+    let used = rows.iter().filter(|r| r.problem.is_none()).filter_map(|r| r.label.as_deref().map(str::trim)).filter(|l| !l.is_empty());
+    let used: Vec<&str> = used.take(limit.unwrap_or(usize::MAX)).collect();
+    let numbers: Vec<f64> = used.iter().filter_map(|l| l.parse::<f64>().ok()).collect();
+    if !used.is_empty() && numbers.len() == used.len() && numbers.iter().any(|x| x.fract() != 0.0) {
+        return Err(Error::Data {
+            path: path.into(),
+            line: None,
+            what: format!("column `{column}` holds numbers with fractions, not classes: for a score, use kind: \"regression\""),
+        });
+    }
+    let mut classes: Vec<String> = used.iter().map(|l| l.to_string()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() > MAX_CLASSES {
+        return Err(Error::Data {
+            path: path.into(),
+            line: None,
+            what: format!(
+                "column `{column}` has {} distinct labels (more than {MAX_CLASSES}): is it a score? then use kind: \"regression\"",
+                classes.len()
+            ),
+        });
+    }
+    Ok(classes)
 }
 
 impl Dataset {
@@ -177,12 +217,7 @@ impl Dataset {
         let cols = &options.columns;
         let mut labels: Vec<String> = match (options.kind, classes) {
             (TaskKind::Classification, Some(c)) => c.to_vec(),
-            (TaskKind::Classification, None) => {
-                let mut l: Vec<String> = rows.iter().filter_map(|r| r.label.clone()).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-                l.sort();
-                l.dedup();
-                l
-            }
+            (TaskKind::Classification, None) => classes_of(path, &rows, &cols.label, options.limit)?,
             (TaskKind::Regression, _) => Vec::new(),
         };
         let mut examples = Vec::new();
@@ -191,7 +226,11 @@ impl Dataset {
             if options.limit.is_some_and(|n| examples.len() >= n) {
                 break;
             }
-            match check_row(&row, cols, options.kind, &labels) {
+            let checked = match &row.problem {
+                Some(problem) => Err(problem.clone()),
+                None => check_row(&row, cols, options.kind, &labels),
+            };
+            match checked {
                 Ok(example) => examples.push(example),
                 Err(_) if options.skip_invalid => skipped += 1,
                 Err(what) => return Err(Error::Data { path: path.into(), line: Some(row.line), what }),

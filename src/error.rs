@@ -35,6 +35,16 @@ pub enum Error {
     #[error("{}", located(path, *line, what))]
     Data { path: PathBuf, line: Option<usize>, what: String },
 
+    /// Training stopped: the dev loss exploded.
+    #[error(
+        "the run diverged: the dev loss reached {loss:e} at optimizer step {step}, more than 100 times a constant prediction's ({trivial:.4}); lower the learning rate (the last checkpoint before it is still usable)"
+    )]
+    Diverged { step: usize, loss: f64, trivial: f64 },
+
+    /// A script failed to parse or to run, at a position in it.
+    #[error("{}", script_position(script, *line, *column, what))]
+    Script { script: String, line: Option<usize>, column: Option<usize>, what: String },
+
     /// Training stopped: the loss became NaN or infinite.
     #[error("the loss became {value} at optimizer step {step}; the last checkpoint before it is still usable")]
     NonFiniteLoss { step: usize, value: f64 },
@@ -46,6 +56,14 @@ pub enum Error {
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+fn script_position(script: &str, line: Option<usize>, column: Option<usize>, what: &str) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("{script}:{l}:{c}: {what}"),
+        (Some(l), None) => format!("{script}:{l}: {what}"),
+        _ => format!("{script}: {what}"),
+    }
 }
 
 fn located(path: &std::path::Path, line: Option<usize>, what: &str) -> String {

@@ -37,40 +37,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// What a parameter tensor is, which decides its weight decay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The weight matrix of a dense layer: decayed.
-    Weight,
-    /// An embedding table: decayed (as transformers' `Trainer` does).
-    Embedding,
-    /// A bias: not decayed.
-    Bias,
-    /// A LayerNorm weight or bias: not decayed.
-    Norm,
-}
-
-impl Role {
-    pub fn decays(self) -> bool {
-        matches!(self, Role::Weight | Role::Embedding)
-    }
-}
-
-/// A trainable parameter as the model reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ParamInfo {
-    pub name: String,
-    pub role: Role,
-    pub numel: i64,
-}
-
-impl ParamInfo {
-    pub fn new(name: impl Into<String>, role: Role, numel: i64) -> Self {
-        ParamInfo { name: name.into(), role, numel }
-    }
-}
+pub use crate::model::{ParamInfo, Role};
 
 /// The part of the model a parameter belongs to, from its transformers name. Written
 /// `embeddings`, `layer.3`, `pooler`, `head` in recipes.
@@ -188,29 +155,46 @@ impl LrLayout {
         Ok(LrLayout::Grouped { sets, head_lr })
     }
 
-    /// Checks the LRs (finite, non-negative) and the decay (above 0).
+    /// Checks the LRs (finite; the layout's main LRs above 0, a grouped set's LR may be 0 to
+    /// freeze it) and the decay (above 0).
     pub fn validate(&self) -> Result<()> {
-        let lr_ok = |what: &str, lr: f64| {
-            if lr.is_finite() && lr >= 0.0 {
+        let lr_ok = |what: &str, lr: f64, zero_ok: bool| {
+            if lr.is_finite() && (lr > 0.0 || (zero_ok && lr == 0.0)) {
                 Ok(())
             } else {
-                Err(Error::Invalid(format!("{what} must be a non-negative number, got {lr}")))
+                let range = if zero_ok { "a non-negative number" } else { "above 0" };
+                Err(Error::Invalid(format!("{what} must be {range}, got {lr}")))
             }
         };
         match self {
-            LrLayout::Uniform { lr } => lr_ok("lr", *lr),
+            LrLayout::Uniform { lr } => lr_ok("lr", *lr, false),
             LrLayout::Llrd { top_lr, decay, head_lr } => {
-                lr_ok("top_lr", *top_lr)?;
-                lr_ok("head_lr", *head_lr)?;
+                lr_ok("top_lr", *top_lr, false)?;
+                lr_ok("head_lr", *head_lr, false)?;
                 if !(*decay > 0.0 && decay.is_finite()) {
                     return Err(Error::Invalid(format!("LLRD decay must be above 0, got {decay}")));
                 }
                 Ok(())
             }
             LrLayout::Grouped { sets, head_lr } => {
-                lr_ok("head_lr", *head_lr)?;
-                sets.iter().try_for_each(|s| lr_ok(&format!("the lr of set `{}`", s.name), s.lr))
+                lr_ok("head_lr", *head_lr, false)?;
+                sets.iter().try_for_each(|s| lr_ok(&format!("the lr of set `{}`", s.name), s.lr, true))
             }
+        }
+    }
+
+    /// Settings that are legal but probably not what was meant.
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            LrLayout::Llrd { decay, .. } if *decay > 1.0 => {
+                vec![format!("LLRD decay {decay} is above 1: lower layers will train faster than the top one (0.8–0.95 is usual)")]
+            }
+            LrLayout::Grouped { sets, .. } => sets
+                .iter()
+                .filter(|s| s.lr == 0.0)
+                .map(|s| format!("grouped LLRD: set `{}` has LR 0, so its layers stay frozen", s.name))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -356,6 +340,11 @@ impl GroupTable {
         Ok(GroupTable { groups, rows })
     }
 
+    /// The number of encoder layers the table holds.
+    pub fn num_layers(&self) -> usize {
+        self.rows.iter().filter_map(|r| if let Block::Layer(i) = r.block { Some(i + 1) } else { None }).max().unwrap_or(0)
+    }
+
     /// The row of a parameter.
     pub fn row(&self, name: &str) -> Option<&Row> {
         self.rows.iter().find(|r| r.name == name)
@@ -386,31 +375,6 @@ impl GroupTable {
                 }
             })
             .collect()
-    }
-}
-
-impl GroupTable {
-    /// The per-group summary and every parameter as an HTML table.
-    pub fn to_html(&self) -> String {
-        let mut h = String::from("<table><thead><tr><th>group</th><th>lr</th><th>tensors</th><th>parameters</th><th>no decay</th></tr></thead><tbody>");
-        for s in self.summary() {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{:.3e}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                s.name, s.lr, s.tensors, s.parameters, s.no_decay_tensors
-            ));
-        }
-        h.push_str("</tbody></table><details><summary>every parameter</summary><table><thead><tr><th>parameter</th><th>group</th><th>lr</th><th>weight decay</th></tr></thead><tbody>");
-        for r in &self.rows {
-            h.push_str(&format!("<tr><td><code>{}</code></td><td>{}</td><td>{:.3e}</td><td>{}</td></tr>", r.name, r.group, r.lr, r.weight_decay));
-        }
-        h.push_str("</tbody></table></details>");
-        h
-    }
-
-    /// Shows the table in an evcxr notebook cell.
-    #[cfg(feature = "evcxr")]
-    pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_html());
     }
 }
 

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tunelab::script::{Mode, Script, Session};
-use tunelab::{Encoder, RunSpec};
+use tunelab::script::{Script, ScriptSettings};
+use tunelab::{Encoder, RunControl, RunSpec};
 
 #[derive(Parser)]
 #[command(name = "tunelab", version, about = "Fine-tune BERT-family encoders with composable techniques")]
@@ -42,6 +42,9 @@ enum Command {
         /// Run only part of an ablation: shard I of N (0-based), e.g. --shard 2/8 in a Slurm array.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// The most operations the script may run before it is stopped (calls into tunelab count as one).
+        #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+        max_operations: u64,
     },
     /// Show what a script would train, without training: the parameter groups, the schedule
     /// summary, and optionally the LR of every group at every step (CSV) and its plot.
@@ -59,6 +62,9 @@ enum Command {
         /// Write the LR plot to this .svg or .png file.
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
+        /// Which planned run --lr-csv and --plot cover: its number (from 1) or its name.
+        #[arg(long, value_name = "N|NAME")]
+        run: Option<String>,
     },
     /// Plot runs: the training loss and the dev metric at each evaluation, runs overlaid.
     ///
@@ -70,6 +76,9 @@ enum Command {
         /// The .png or .svg file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// The dev metric to plot (default: the one that selected each run's best weights).
+        #[arg(long, value_name = "NAME")]
+        metric: Option<String>,
     },
     /// Combine the result files of an ablation's shards into one summary table.
     ///
@@ -81,15 +90,19 @@ enum Command {
     /// Fine-tune a model as a run specification (JSON) describes.
     ///
     /// The specification names the model folder, the data files and columns, the recipe and
-    /// the training settings; every run writes the full one back as its recipe.json.
+    /// the training settings; every run writes the full one back as its spec.json, so
+    /// `tunelab train runs/A/spec.json` replays run A into a new folder.
     ///
-    /// Example: tunelab train scripts/vader-llrd.json --out runs/llrd
+    /// Example: tunelab train runs/full-20261128-101500/spec.json --out runs/again
     Train {
         /// A run specification: {"model": ..., "data": {...}, "recipe": {...}, "training": {...}}.
         spec: PathBuf,
-        /// The run directory (default: runs/<name>-<timestamp>).
+        /// The run folder (default: runs/<name>-<timestamp>). It must not hold files already.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Empty the --out folder first if it already holds a run.
+        #[arg(long)]
+        force: bool,
         /// Stop after this many optimizer steps; `tunelab resume` continues the run.
         #[arg(long)]
         stop_after: Option<usize>,
@@ -101,7 +114,7 @@ enum Command {
     ///
     /// Example: tunelab resume runs/llrd
     Resume {
-        /// The run directory (it holds recipe.json and last/).
+        /// The run folder (it holds spec.json and, once checkpointed, last/).
         run_dir: PathBuf,
         /// No progress bar.
         #[arg(long)]
@@ -114,56 +127,97 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Every tunelab error says all it knows in one line (its sources included).
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// The runs root: `$TUNELAB_RUNS`, or `runs`.
+fn control(quiet: bool) -> RunControl {
+    RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet, ..RunControl::default() }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { model_dir, json } => inspect(&model_dir, json),
-        Command::Train { spec, out, stop_after, quiet } => {
-            let mut spec = RunSpec::from_file(&spec)?;
-            spec.training.out_dir = out.or(spec.training.out_dir);
-            spec.training.stop_after = stop_after;
-            spec.training.quiet |= quiet;
-            report(&spec.run()?)
+        Command::Train { spec, out, force, stop_after, quiet } => {
+            let spec = RunSpec::from_file(&spec)?;
+            let control = RunControl { out, force, stop_after, ..control(quiet) };
+            report(&spec.run_with(&control)?)
         }
-        Command::Run { script, set, quiet, shard } => {
+        Command::Resume { run_dir, quiet } => report(&tunelab::run::resume(&run_dir, &control(quiet))?),
+        Command::Run { script, set, quiet, shard, max_operations } => {
             let script = Script::from_file(&script)?;
-            let session = Session { quiet, shard: shard.as_deref().map(parse_shard).transpose()?, ..Session::default() };
-            let _ = script.eval_in(session, &parse_sets(&set)?)?;
+            let shard = shard.as_deref().map(parse_shard).transpose()?;
+            let settings = ScriptSettings { control: control(quiet), shard, max_operations, ..ScriptSettings::default() };
+            let value = script.run(&parse_sets(&set)?, &settings)?;
+            for a in &value.ablations {
+                print!("{}", tunelab::ablation::table(&tunelab::ablation::summarize(&a.rows)));
+                match &a.summaries {
+                    Some(_) => println!("summary.csv and ablation.png written to {}", a.out.display()),
+                    None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),
+                }
+            }
+            if shard.is_some() && value.ablations.is_empty() {
+                anyhow::bail!("--shard: the script runs no ablation (no ablate(..) call), so there is nothing to split");
+            }
             Ok(())
         }
-        Command::Plan { script, set, lr_csv, plot } => {
+        Command::Plan { script, set, lr_csv, plot, run } => {
             let script = Script::from_file(&script)?;
-            let (_, session) = script.eval_in(Session { mode: Mode::Plan { lr_csv, plot }, ..Session::default() }, &parse_sets(&set)?)?;
-            if session.plans.is_empty() {
-                anyhow::bail!("the script never calls train(..) or plan(..), so there is nothing to plan");
+            let plans = script.run(&parse_sets(&set)?, &ScriptSettings::plan())?.plans;
+            if plans.is_empty() {
+                anyhow::bail!("the script never calls train(..), plan(..) or ablate(..), so there is nothing to plan");
+            }
+            for (i, plan) in plans.iter().enumerate() {
+                println!("== planned run {} of {}", i + 1, plans.len());
+                print!("{plan}");
+            }
+            if lr_csv.is_some() || plot.is_some() {
+                let chosen = choose_plan(&plans, run.as_deref())?;
+                if let Some(path) = lr_csv {
+                    tunelab::files::atomic_write(&path, chosen.lrs.to_csv().as_bytes())?;
+                    println!("LR table of run `{}` written to {}", chosen.name, path.display());
+                }
+                if let Some(path) = plot {
+                    tunelab::plot::Chart::lr(&chosen.lrs).save(&path)?;
+                    println!("LR plot of run `{}` written to {}", chosen.name, path.display());
+                }
             }
             Ok(())
         }
         Command::Merge { dir } => {
             let rows = tunelab::ablation::merge(&dir)?;
-            let summaries = tunelab::ablation::summarize(&rows);
+            let summaries = tunelab::ablation::report(&dir, &rows)?;
             print!("{}", tunelab::ablation::table(&summaries));
-            tunelab::ablation::write_summary(&dir, &summaries)?;
-            tunelab::plot::Chart::ablation(&rows).save(&dir.join("ablation.png"))?;
             println!("{} runs; summary.csv and ablation.png written to {}", rows.len(), dir.display());
             Ok(())
         }
-        Command::Plot { runs, out } => {
-            tunelab::plot::Chart::run_dirs(&runs)?.save(&out)?;
+        Command::Plot { runs, out, metric } => {
+            tunelab::plot::Chart::run_dirs_metric(&runs, metric.as_deref())?.save(&out)?;
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Resume { run_dir, quiet } => {
-            let mut spec = RunSpec::from_file(&run_dir.join("recipe.json"))?;
-            spec.training.resume = Some(run_dir);
-            spec.training.stop_after = None;
-            spec.training.quiet |= quiet;
-            report(&spec.run()?)
+    }
+}
+
+/// The plan `--run` names (by number from 1, or by name); the only one when there is one.
+fn choose_plan<'a>(plans: &'a [tunelab::spec::Plan], run: Option<&str>) -> anyhow::Result<&'a tunelab::spec::Plan> {
+    let names = || plans.iter().enumerate().map(|(i, p)| format!("{} `{}`", i + 1, p.name)).collect::<Vec<_>>().join(", ");
+    match run {
+        None if plans.len() == 1 => Ok(&plans[0]),
+        None => anyhow::bail!("the script plans {} runs ({}): say which one --lr-csv/--plot cover with --run N or --run NAME", plans.len(), names()),
+        Some(r) => {
+            let by_number = r.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| plans.get(i));
+            let mut by_name = plans.iter().filter(|p| p.name == r);
+            match (by_number, by_name.next(), by_name.next()) {
+                (Some(p), _, _) => Ok(p),
+                (None, Some(p), None) => Ok(p),
+                (None, Some(_), Some(_)) => anyhow::bail!("--run {r}: several planned runs have that name; give its number ({})", names()),
+                _ => anyhow::bail!("--run {r}: no such planned run ({})", names()),
+            }
         }
     }
 }
@@ -187,7 +241,10 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
 
 fn report(run: &tunelab::Run) -> anyhow::Result<()> {
     let m = &run.metrics;
-    let state = if m.finished { "finished" } else { "stopped (resumable)" };
+    let state = if m.finished { "finished".to_string() } else { format!("stopped (resumable: tunelab resume {})", run.dir.display()) };
+    for note in &m.notes {
+        println!("note: {note}");
+    }
     println!("run {state} after {} of {} steps: {}", m.steps, m.total_steps, run.dir.display());
     if let Some(best) = &m.best {
         println!("best dev {} {:.4} at step {}", best.metric, best.value, best.step);

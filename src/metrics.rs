@@ -7,21 +7,54 @@
 //! classes of the label map).
 use std::collections::BTreeMap;
 
-use crate::recipe::Metric;
+use serde::{Deserialize, Serialize};
 
 /// Metric values by name (`rmse`, `mae`, `pearson`, `spearman`, `accuracy`, `macro_f1`, `loss`).
 pub type Metrics = BTreeMap<String, f64>;
 
-/// The name a metric has in [`Metrics`] and in the run files.
-pub fn name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Loss => "loss",
-        Metric::Rmse => "rmse",
-        Metric::Mae => "mae",
-        Metric::Pearson => "pearson",
-        Metric::Spearman => "spearman",
-        Metric::Accuracy => "accuracy",
-        Metric::MacroF1 => "macro_f1",
+/// The metric that picks the best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Loss,
+    Rmse,
+    Mae,
+    Pearson,
+    Spearman,
+    Accuracy,
+    MacroF1,
+}
+
+impl Metric {
+    /// The name the metric has in [`Metrics`] and in the run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Loss => "loss",
+            Metric::Rmse => "rmse",
+            Metric::Mae => "mae",
+            Metric::Pearson => "pearson",
+            Metric::Spearman => "spearman",
+            Metric::Accuracy => "accuracy",
+            Metric::MacroF1 => "macro_f1",
+        }
+    }
+
+    /// The default selection metric of a task: RMSE for regression, accuracy for classification.
+    pub fn default_for(classification: bool) -> Metric {
+        if classification { Metric::Accuracy } else { Metric::Rmse }
+    }
+
+    /// Whether `value` is better than `than` for this metric (a NaN or an infinity never is).
+    pub fn improves(self, value: f64, than: Option<f64>) -> bool {
+        match than {
+            None => value.is_finite(),
+            Some(b) if self.higher_is_better() => value > b,
+            Some(b) => value < b,
+        }
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::Pearson | Metric::Spearman | Metric::Accuracy | Metric::MacroF1)
     }
 }
 

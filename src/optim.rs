@@ -16,7 +16,7 @@
 //! `set_lr` overwrites every group's LR. Here the state (`m`, `v`, `t` per parameter) is plain
 //! tensors that a checkpoint stores, and [`AdamW::set_lrs`] takes one LR per LR group of the
 //! [`GroupTable`], in its order.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -41,16 +41,24 @@ impl Default for AdamWConfig {
 
 /// One parameter and its optimizer state.
 #[derive(Debug)]
-pub struct ParamState {
-    pub name: String,
-    pub param: Tensor,
-    pub exp_avg: Tensor,
-    pub exp_avg_sq: Tensor,
+pub(crate) struct ParamState {
+    pub(crate) name: String,
+    pub(crate) param: Tensor,
+    pub(crate) exp_avg: Tensor,
+    pub(crate) exp_avg_sq: Tensor,
     /// The number of updates this parameter received.
-    pub step: i64,
+    pub(crate) step: i64,
     /// Index into [`GroupTable::groups`].
-    pub group: usize,
-    pub weight_decay: f64,
+    pub(crate) group: usize,
+    pub(crate) weight_decay: f64,
+}
+
+/// AdamW's state in a form a checkpoint stores: the moments as named tensors
+/// (`exp_avg.<parameter>`, `exp_avg_sq.<parameter>`) and each parameter's update count.
+#[derive(Debug)]
+pub struct AdamWState {
+    pub tensors: Vec<(String, Tensor)>,
+    pub steps: BTreeMap<String, i64>,
 }
 
 /// AdamW over the parameters of a [`GroupTable`].
@@ -72,15 +80,15 @@ pub struct ParamState {
 ///     opt.step();
 /// }
 /// // With [CLS] pooling the pooler gets no gradient, and AdamW leaves it alone (as PyTorch does).
-/// for p in &opt.params {
-///     assert_eq!(p.step, if p.name.starts_with("pooler.") { 0 } else { 10 }, "{}", p.name);
+/// for (name, step) in opt.state().steps {
+///     assert_eq!(step, if name.starts_with("pooler.") { 0 } else { 10 }, "{name}");
 /// }
 /// # Ok::<(), tunelab::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct AdamW {
     pub config: AdamWConfig,
-    pub params: Vec<ParamState>,
+    pub(crate) params: Vec<ParamState>,
     lrs: Vec<f64>,
 }
 
@@ -117,6 +125,40 @@ impl AdamW {
     /// The learning rates the next step will use.
     pub fn lrs(&self) -> &[f64] {
         &self.lrs
+    }
+
+    /// The moments and step counts (shallow copies of the tensors: no memory is copied).
+    pub fn state(&self) -> AdamWState {
+        let mut tensors = Vec::with_capacity(2 * self.params.len());
+        for p in &self.params {
+            tensors.push((format!("exp_avg.{}", p.name), p.exp_avg.shallow_clone()));
+            tensors.push((format!("exp_avg_sq.{}", p.name), p.exp_avg_sq.shallow_clone()));
+        }
+        AdamWState { tensors, steps: self.params.iter().map(|p| (p.name.clone(), p.step)).collect() }
+    }
+
+    /// Restores the state [`AdamW::state`] gave; `origin` (the checkpoint file) names errors. Every
+    /// parameter's moments must be there, with its shape.
+    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, steps: &BTreeMap<String, i64>, origin: &std::path::Path) -> Result<()> {
+        let get = |key: String, like: &Tensor| -> Result<&Tensor> {
+            let t = tensors.get(&key).ok_or_else(|| Error::checkpoint(origin, format!("no tensor `{key}`")))?;
+            if t.size() != like.size() {
+                return Err(Error::checkpoint(origin, format!("`{key}` has shape {:?}, the parameter {:?}", t.size(), like.size())));
+            }
+            Ok(t)
+        };
+        for p in &self.params {
+            get(format!("exp_avg.{}", p.name), &p.param)?;
+            get(format!("exp_avg_sq.{}", p.name), &p.param)?;
+        }
+        tch::no_grad(|| {
+            for p in &mut self.params {
+                p.exp_avg.copy_(&tensors[&format!("exp_avg.{}", p.name)]);
+                p.exp_avg_sq.copy_(&tensors[&format!("exp_avg_sq.{}", p.name)]);
+                p.step = steps.get(&p.name).copied().unwrap_or(0);
+            }
+        });
+        Ok(())
     }
 
     /// Clears every gradient.

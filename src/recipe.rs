@@ -37,10 +37,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::groups::{GroupTable, LrLayout};
-use crate::model::Model;
+use crate::groups::{GroupTable, LrGroup, LrLayout};
+use crate::metrics::Metric;
+use crate::model::{Model, Task};
 use crate::optim::AdamWConfig;
-use crate::schedule::{DecayShape, Phase, Schedule};
+use crate::schedule::{DecayShape, Phase, Schedule, StepsOrFraction};
 use crate::techniques::{Reinit, Swa};
 
 /// The warm-up: a number of optimizer steps, or a fraction of the run (rounded up, as
@@ -51,40 +52,6 @@ use crate::techniques::{Reinit, Swa};
 pub enum Warmup {
     Steps(usize),
     Fraction(f64),
-}
-
-/// A number of steps or a fraction of the run, as data files and scripts write it.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum StepsOrFraction {
-    Steps(u64),
-    Fraction(f64),
-    Map(StepsOrFractionMap),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum StepsOrFractionMap {
-    Steps(u64),
-    Fraction(f64),
-    Step(u64),
-}
-
-impl StepsOrFraction {
-    pub(crate) fn split(self) -> std::result::Result<(Option<usize>, Option<f64>), String> {
-        match self {
-            StepsOrFraction::Steps(s) | StepsOrFraction::Map(StepsOrFractionMap::Steps(s) | StepsOrFractionMap::Step(s)) => {
-                Ok((Some(s as usize), None))
-            }
-            StepsOrFraction::Fraction(f) | StepsOrFraction::Map(StepsOrFractionMap::Fraction(f)) => {
-                if (0.0..=1.0).contains(&f) {
-                    Ok((None, Some(f)))
-                } else {
-                    Err(format!("{f} is neither a whole number of steps nor a fraction of the run in [0, 1]"))
-                }
-            }
-        }
-    }
 }
 
 impl TryFrom<StepsOrFraction> for Warmup {
@@ -199,25 +166,6 @@ impl Decay {
     }
 }
 
-/// The metric that picks the best checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    Loss,
-    Rmse,
-    Mae,
-    Pearson,
-    Spearman,
-    Accuracy,
-    MacroF1,
-}
-
-impl Metric {
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Pearson | Metric::Spearman | Metric::Accuracy | Metric::MacroF1)
-    }
-}
-
 /// How often the dev set is evaluated, and what picks the best weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -271,16 +219,18 @@ impl Default for Recipe {
 impl Recipe {
     /// The parameter-group table of this recipe for a model.
     pub fn group_table(&self, model: &Model) -> Result<GroupTable> {
-        GroupTable::build(&model.parameters(), model.encoder.config.num_hidden_layers, &self.lr, self.weight_decay)
+        GroupTable::build(&model.parameters()?, model.encoder.config.num_hidden_layers, &self.lr, self.weight_decay)
     }
 
-    /// Checks the recipe as a whole for a run of `total` optimizer steps on a model with
-    /// `num_layers` layers.
-    pub fn validate(&self, total: usize, num_layers: usize) -> Result<()> {
+    /// Checks the recipe as a whole, once, against a model's group table, a run of `total`
+    /// optimizer steps and a task, and returns everything the training loop, the plan and the
+    /// LR table read: the warm-up end, the SWA start, one schedule per LR group, the metric
+    /// that selects the best weights, and warnings about settings that are legal but unusual.
+    pub fn resolve(&self, table: &GroupTable, total: usize, task: &Task) -> Result<Resolved> {
         if total == 0 {
             return Err(Error::Invalid("the run has no optimizer step".into()));
         }
-        self.lr.validate()?;
+        let warnings = self.lr.warnings();
         let warmup = self.warmup.steps(total)?;
         if warmup > total {
             return Err(Error::Invalid(format!("the warm-up of {warmup} steps is longer than the run ({total} steps)")));
@@ -288,12 +238,10 @@ impl Recipe {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::Invalid(format!("weight_decay must be a non-negative number, got {}", self.weight_decay)));
         }
-        self.decay.schedule(warmup, total)?.validate()?;
+        let main = self.main_schedule(total)?;
+        main.validate()?;
         if let Some(r) = &self.reinit {
-            r.blocks(num_layers)?;
-        }
-        if let Some(swa) = &self.swa {
-            swa.validate(total)?;
+            r.blocks(table.num_layers())?;
         }
         if self.evaluation.every == Some(0) {
             return Err(Error::Invalid("evaluation.every must be at least 1".into()));
@@ -302,7 +250,37 @@ impl Recipe {
         if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) {
             return Err(Error::Invalid(format!("AdamW: betas must be in [0, 1) and eps above 0, got {beta1}, {beta2}, {eps}")));
         }
-        Ok(())
+        let n = table.groups.len();
+        let (swa_start, schedules) = match &self.swa {
+            None => (None, vec![main; n]),
+            Some(swa) => {
+                let start = swa.validate(total)?;
+                let schedules = match swa.target_ratios(&table.groups)? {
+                    None => vec![main; n],
+                    Some(ratios) => {
+                        let from = main.factor(start);
+                        ratios
+                            .into_iter()
+                            .map(|to| {
+                                let anneal = Schedule::Anneal { from, to, steps: swa.anneal_steps, shape: swa.anneal };
+                                Schedule::Phases(vec![Phase { start: 0, schedule: main.clone() }, Phase { start, schedule: anneal }])
+                            })
+                            .collect()
+                    }
+                };
+                (Some(start), schedules)
+            }
+        };
+        let classification = matches!(task, Task::Classification { .. });
+        Ok(Resolved {
+            total_steps: total,
+            warmup_end: warmup,
+            swa_start,
+            groups: table.groups.clone(),
+            schedules,
+            select_by: self.evaluation.select_by.unwrap_or(Metric::default_for(classification)),
+            warnings,
+        })
     }
 
     /// The schedule every group follows before SWA: warm-up, then the decay.
@@ -319,39 +297,46 @@ impl Recipe {
         })
     }
 
-    /// One schedule per LR group of `table`, in its order: the main schedule, switched at the
-    /// SWA start to an anneal towards the group's SWA LR.
-    pub fn group_schedules(&self, table: &GroupTable, total: usize) -> Result<Vec<Schedule>> {
-        let main = self.main_schedule(total)?;
-        let groups: Vec<(String, f64)> = table.groups.iter().map(|g| (g.name.clone(), g.lr)).collect();
-        let Some(swa) = &self.swa else { return Ok(vec![main; groups.len()]) };
-        let start = swa.validate(total)?;
-        let Some(targets) = swa.target_lrs(&groups)? else { return Ok(vec![main; groups.len()]) };
-        let from = main.factor(start);
-        Ok(groups
-            .iter()
-            .zip(targets)
-            .map(|((_, base), target)| {
-                let to = if *base > 0.0 { target / base } else { 0.0 };
-                let anneal = Schedule::Anneal { from, to, steps: swa.anneal_steps, shape: swa.anneal };
-                Schedule::Phases(vec![Phase { start: 0, schedule: main.clone() }, Phase { start, schedule: anneal }])
-            })
-            .collect())
-    }
-
     /// The learning rate of every LR group at every step of a run of `total` optimizer steps.
     pub fn lr_table(&self, table: &GroupTable, total: usize) -> Result<LrTable> {
-        let num_layers = table.rows.iter().filter_map(|r| if let crate::groups::Block::Layer(i) = r.block { Some(i + 1) } else { None }).max().unwrap_or(0);
-        self.validate(total, num_layers)?;
-        let schedules = self.group_schedules(table, total)?;
-        let lrs = (0..total).map(|k| table.groups.iter().zip(&schedules).map(|(g, s)| g.lr * s.factor(k)).collect()).collect();
-        Ok(LrTable {
-            groups: table.groups.iter().map(|g| g.name.clone()).collect(),
-            base: table.groups.iter().map(|g| g.lr).collect(),
-            lrs,
-            warmup_end: self.warmup.steps(total)?,
-            swa_start: self.swa.as_ref().map(|s| s.start.step(total)).transpose()?,
-        })
+        Ok(self.resolve(table, total, &Task::Regression)?.lr_table())
+    }
+}
+
+/// A [`Recipe`] checked against a model and a run length: what the loop, the plan and the LR
+/// table read (see [`Recipe::resolve`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub total_steps: usize,
+    /// The first step after the warm-up.
+    pub warmup_end: usize,
+    /// The first step whose weights SWA averages, if the recipe averages.
+    pub swa_start: Option<usize>,
+    /// The LR groups with their base LRs, from the embeddings up to the head.
+    pub groups: Vec<LrGroup>,
+    /// One schedule per group, in the same order.
+    pub schedules: Vec<Schedule>,
+    /// The metric that picks the best weights.
+    pub select_by: Metric,
+    /// Settings that are legal but probably not meant (an LLRD decay above 1...).
+    pub warnings: Vec<String>,
+}
+
+impl Resolved {
+    /// Every group's learning rate at optimizer step `step`.
+    pub fn lrs(&self, step: usize) -> Vec<f64> {
+        self.groups.iter().zip(&self.schedules).map(|(g, s)| g.lr * s.factor(step)).collect()
+    }
+
+    /// The learning rate of every group at every step of the run.
+    pub fn lr_table(&self) -> LrTable {
+        LrTable {
+            groups: self.groups.iter().map(|g| g.name.clone()).collect(),
+            base: self.groups.iter().map(|g| g.lr).collect(),
+            lrs: (0..self.total_steps).map(|k| self.lrs(k)).collect(),
+            warmup_end: self.warmup_end,
+            swa_start: self.swa_start,
+        }
     }
 }
 
@@ -378,12 +363,6 @@ impl LrTable {
     /// One group's LR at every step.
     pub fn column(&self, group: usize) -> Vec<f64> {
         self.lrs.iter().map(|row| row[group]).collect()
-    }
-
-    /// Shows the LR plot in an evcxr notebook cell.
-    #[cfg(feature = "evcxr")]
-    pub fn evcxr_display(&self) {
-        crate::plot::Chart::lr(self).evcxr_display();
     }
 
     /// The table as CSV: a `step` column, then one column per group.
@@ -464,11 +443,22 @@ mod tests {
         let late_swa = Recipe { swa: Some(Swa { start: At::Step(10), ..Swa::default() }), ..Recipe::default() };
         assert!(late_swa.lr_table(&t, 10).unwrap_err().to_string().contains("SWA starts at step 10"));
         let bad_decay = Recipe { lr: LrLayout::Llrd { top_lr: 1e-4, decay: 0.0, head_lr: 1e-4 }, ..Recipe::default() };
-        assert!(bad_decay.validate(10, 2).unwrap_err().to_string().contains("LLRD decay must be above 0, got 0"));
+        assert!(bad_decay.lr_table(&t, 10).unwrap_err().to_string().contains("LLRD decay must be above 0, got 0"));
         let negative = Recipe { weight_decay: -1.0, ..Recipe::default() };
-        assert!(negative.validate(10, 2).is_err());
+        assert!(negative.lr_table(&t, 10).is_err());
         let reinit = Recipe { reinit: Some(Reinit { top_layers: 3, ..Reinit::default() }), ..Recipe::default() };
-        assert!(reinit.validate(10, 2).unwrap_err().to_string().contains("only 2 layers"));
+        assert!(reinit.lr_table(&t, 10).unwrap_err().to_string().contains("only 2 layers"));
+        let zero = Recipe { lr: LrLayout::Uniform { lr: 0.0 }, ..Recipe::default() };
+        assert!(zero.lr_table(&t, 10).unwrap_err().to_string().contains("lr must be above 0"));
+    }
+
+    #[test]
+    fn an_llrd_decay_above_one_is_a_warning() {
+        let recipe = Recipe { lr: LrLayout::Llrd { top_lr: 1e-4, decay: 1.5, head_lr: 1e-4 }, ..Recipe::default() };
+        let resolved = recipe.resolve(&table(), 10, &Task::Regression).unwrap();
+        assert_eq!(resolved.warnings.len(), 1);
+        assert!(resolved.warnings[0].contains("decay 1.5 is above 1"), "{:?}", resolved.warnings);
+        assert_eq!(resolved.select_by, Metric::Rmse);
     }
 
     #[test]

@@ -26,6 +26,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// A number of steps or a fraction of the run, as data files and scripts write it: a bare
+/// integer is steps, a non-integer a fraction, or a map `{"steps": 50}` / `{"fraction": 0.1}`.
+/// Warm-up lengths and the SWA start are read through it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum StepsOrFraction {
+    Steps(u64),
+    Fraction(f64),
+    Map(StepsOrFractionMap),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum StepsOrFractionMap {
+    Steps(u64),
+    Fraction(f64),
+    Step(u64),
+}
+
+impl StepsOrFraction {
+    pub(crate) fn split(self) -> std::result::Result<(Option<usize>, Option<f64>), String> {
+        match self {
+            StepsOrFraction::Steps(s) | StepsOrFraction::Map(StepsOrFractionMap::Steps(s) | StepsOrFractionMap::Step(s)) => {
+                Ok((Some(s as usize), None))
+            }
+            StepsOrFraction::Fraction(f) | StepsOrFraction::Map(StepsOrFractionMap::Fraction(f)) => {
+                if (0.0..=1.0).contains(&f) {
+                    Ok((None, Some(f)))
+                } else {
+                    Err(format!("{f} is neither a whole number of steps nor a fraction of the run in [0, 1]"))
+                }
+            }
+        }
+    }
+}
+
 /// The shape of a decay from 1 to 0 over a progress `t` in `[0, 1]` (used by warm-up–stable–decay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

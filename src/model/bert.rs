@@ -13,7 +13,7 @@
 use tch::{Kind, Tensor, nn};
 
 use super::config::{Config, ModelType};
-use crate::groups::Role;
+use crate::model::roles::Role;
 
 /// A dense layer, `y = x W^T + b`, created as transformers initialises `nn.Linear`.
 #[derive(Debug)]

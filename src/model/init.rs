@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use tch::{Kind, Tensor};
 
-use crate::groups::Role;
+use crate::model::roles::Role;
 
 /// Initialises each `(name, tensor, role)` in order, in place.
 pub fn init_weights<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor, Role)>, std: f64, seed: u64) {

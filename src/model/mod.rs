@@ -9,10 +9,11 @@ pub mod bert;
 pub mod config;
 pub mod heads;
 pub mod init;
+pub mod roles;
 mod safetensors_io;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
@@ -20,10 +21,12 @@ use tch::{Device, Tensor, nn};
 pub use bert::{Bert, EncoderOutput};
 pub use config::{Activation, Config, ModelType};
 pub use heads::{Head, HeadSpec, Pooling, Task};
+pub use roles::{ParamInfo, Role};
 pub use safetensors_io::{read_safetensors, write_safetensors};
 
 use crate::error::{Error, Result};
-use crate::groups::ParamInfo;
+use crate::files::atomic_write;
+
 use crate::tokenizer::{Batch, TextTokenizer};
 
 /// The checkpoint name prefixes that are stripped on load (`BertForSequenceClassification`
@@ -117,6 +120,16 @@ impl Encoder {
         let weights = dir.join("model.safetensors");
         let report = copy_checkpoint(&vs, &weights, |name| !name.starts_with("pooler."))?;
         Ok(Encoder { vs, bert, config, tokenizer: Some(tokenizer), raw_config, report })
+    }
+
+    /// The longest input the position embeddings allow (for RoBERTa, the positions counted
+    /// past `pad_token_id`).
+    pub fn max_positions(&self) -> usize {
+        let offset = match self.config.model_type {
+            ModelType::Bert => 0,
+            ModelType::Roberta => self.config.pad_token_id + 1,
+        };
+        self.config.max_position_embeddings.saturating_sub(offset)
     }
 
     /// Runs the encoder on a batch.
@@ -238,19 +251,35 @@ impl Model {
         }
     }
 
-    /// Every trainable parameter with its transformers name and role, in model order
+    /// Every trainable variable with its transformers name and role, in model order
     /// (embeddings, layers bottom to top, pooler, head): what [`crate::groups::GroupTable`] reads.
-    pub fn parameters(&self) -> Vec<ParamInfo> {
+    ///
+    /// The list is built from the variables the model actually holds; the blocks' role lists
+    /// only classify them, so a variable that no block classifies is an error naming it rather
+    /// than a parameter that silently never trains.
+    pub fn parameters(&self) -> Result<Vec<ParamInfo>> {
         let names = names_by_address(&self.encoder.vs);
         let mut roles = self.encoder.bert.roles();
         self.head.linear.roles(&mut roles);
-        roles
-            .into_iter()
-            .map(|(t, role)| {
-                let name = names.get(&(t.data_ptr() as usize)).cloned().expect("every module tensor is a variable");
-                ParamInfo::new(name, role, t.numel() as i64)
-            })
-            .collect()
+        let mut classified = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(roles.len());
+        for (t, role) in roles {
+            let address = t.data_ptr() as usize;
+            if let Some(name) = names.get(&address) {
+                classified.insert(address);
+                out.push(ParamInfo::new(name.clone(), role, t.numel() as i64));
+            }
+        }
+        let mut unclassified: Vec<&str> =
+            names.iter().filter(|(address, _)| !classified.contains(*address)).map(|(_, n)| n.as_str()).collect();
+        if !unclassified.is_empty() {
+            unclassified.sort();
+            return Err(Error::Invalid(format!(
+                "the model holds variables that no block gives a role (so no LR group or weight decay): {}",
+                unclassified.join(", ")
+            )));
+        }
+        Ok(out)
     }
 
     /// The variables by name (handles sharing storage with the model).
@@ -263,6 +292,24 @@ impl Model {
     pub fn load_weights(&self, dir: &Path) -> Result<()> {
         copy_checkpoint(&self.encoder.vs, &dir.join("model.safetensors"), |_| true)?;
         copy_checkpoint_into(&self.encoder.vs, "head.", &dir.join("head.safetensors"))
+    }
+
+    /// The device the weights are on.
+    pub fn device(&self) -> Device {
+        self.encoder.vs.device()
+    }
+
+    /// The tokenizer (every model loaded from a folder has one).
+    pub fn tokenizer(&self) -> Result<&TextTokenizer> {
+        self.encoder.tokenizer.as_ref().ok_or_else(|| Error::Invalid("the model has no tokenizer.json".into()))
+    }
+
+    /// Truncates texts to `max_length` tokens (special tokens included) from now on.
+    pub fn set_max_length(&mut self, max_length: usize) -> Result<()> {
+        match self.encoder.tokenizer.as_mut() {
+            Some(t) => t.set_max_length(max_length),
+            None => Err(Error::Invalid("the model has no tokenizer.json".into())),
+        }
     }
 
     /// `[batch, outputs]`.
@@ -356,18 +403,6 @@ pub(crate) fn natural_key(name: &str) -> Vec<(String, u64)> {
         Ok(n) => (String::new(), n),
         Err(_) => (part.to_string(), 0),
     }).collect()
-}
-
-/// Writes a file through a temporary name in the same folder and a rename.
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-pub(crate) fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// One block of the encoder in a [`Summary`].

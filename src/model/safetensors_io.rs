@@ -79,8 +79,7 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()
         views.insert(name.clone(), Float32 { shape, bytes });
     }
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
-    let tmp = super::tmp_path(path);
-    safetensors::serialize_to_file(views.iter().map(|(k, v)| (k.clone(), v)), metadata, &tmp)
-        .map_err(|e| Error::checkpoint(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::files::write_via_temp(path, |tmp| {
+        safetensors::serialize_to_file(views.iter().map(|(k, v)| (k.clone(), v)), metadata, tmp).map_err(|e| Error::checkpoint(tmp, e.to_string()))
+    })
 }

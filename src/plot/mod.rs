@@ -7,7 +7,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::files::atomic_write;
+use crate::groups::GroupTable;
 use crate::recipe::LrTable;
+use crate::run_dir::{Curves, RunDir};
 
 static FONT: Once = Once::new();
 
@@ -109,58 +112,22 @@ pub fn draw_lr<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, lrs: &LrTable,
     Ok(())
 }
 
-/// The curves of one run, read from its directory.
-#[derive(Debug, Clone)]
-pub struct RunCurves {
+/// One recipe's scores over seeds (or folds), for [`Chart::scores`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSet {
     pub name: String,
-    /// The metric plotted on the right (the one that selected the best weights).
-    pub metric: String,
-    /// `(step, loss)` for every optimizer step.
-    pub loss: Vec<(f64, f64)>,
-    /// `(steps done, metric)` at each evaluation of the trained weights.
-    pub dev: Vec<(f64, f64)>,
-    /// The same for the averaged (SWA/EMA) weights.
-    pub swa: Vec<(f64, f64)>,
-}
-
-impl RunCurves {
-    /// Reads `log.jsonl`, `eval.jsonl` and `metrics.json` of a run directory.
-    pub fn read(dir: &Path) -> Result<Self> {
-        let lines = |file: &str| -> Result<Vec<serde_json::Value>> {
-            let path = dir.join(file);
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            text.lines()
-                .enumerate()
-                .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Data { path: path.clone(), line: Some(i + 1), what: e.to_string() }))
-                .collect()
-        };
-        let metrics_path = dir.join("metrics.json");
-        let metrics: serde_json::Value = std::fs::read_to_string(&metrics_path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(serde_json::Value::Null);
-        let metric = metrics["best"]["metric"].as_str().unwrap_or("rmse").to_string();
-        let loss = lines("log.jsonl")?.iter().filter_map(|l| Some((l["step"].as_f64()?, l["loss"].as_f64()?))).collect();
-        let evals = lines("eval.jsonl")?;
-        let pick = |weights: &str| -> Vec<(f64, f64)> {
-            evals
-                .iter()
-                .filter(|e| e["weights"] == weights)
-                .filter_map(|e| Some((e["step"].as_f64()?, e["metrics"][metric.as_str()].as_f64()?)))
-                .collect()
-        };
-        let (dev, swa) = (pick("model"), pick("swa"));
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(RunCurves { name, metric, loss, dev, swa })
-    }
+    /// The best dev score of each run.
+    pub best: Vec<f64>,
+    /// The averaged weights' score of each run that averaged.
+    pub swa: Vec<f64>,
 }
 
 /// What a [`Chart`] shows.
 #[derive(Debug, Clone)]
 enum Content {
     Lr { lrs: LrTable, log_scale: bool },
-    Runs(Vec<RunCurves>),
-    Ablation(Vec<crate::ablation::Row>),
+    Runs(Vec<Curves>),
+    Scores { metric: String, sets: Vec<ScoreSet> },
 }
 
 /// A chart: shown inline in a notebook (with the `evcxr` feature), saved as `.svg` or `.png`.
@@ -193,26 +160,35 @@ impl Chart {
 
     /// Training loss (raw and smoothed) and the dev metric at each evaluation (the averaged
     /// weights dashed), one colour per run.
-    pub fn runs(runs: &[RunCurves]) -> Self {
+    pub fn runs(runs: &[Curves]) -> Self {
         Chart { content: Content::Runs(runs.to_vec()), size: (1200, 500) }
     }
 
-    /// Reads run directories and charts them.
+    /// Reads run folders and charts them, the dev metric being the one that selected each
+    /// run's best weights.
     pub fn run_dirs(dirs: &[impl AsRef<Path>]) -> Result<Self> {
-        let runs = dirs.iter().map(|d| RunCurves::read(d.as_ref())).collect::<Result<Vec<_>>>()?;
+        Chart::run_dirs_metric(dirs, None)
+    }
+
+    /// The same with a dev metric of your choice (`pearson`, `macro_f1`...).
+    pub fn run_dirs_metric(dirs: &[impl AsRef<Path>], metric: Option<&str>) -> Result<Self> {
+        if dirs.is_empty() {
+            return Err(Error::Invalid("no run to plot: give at least one run folder".into()));
+        }
+        let runs = dirs.iter().map(|d| RunDir::open(d.as_ref())?.curves(metric)).collect::<Result<Vec<_>>>()?;
         Ok(Chart::runs(&runs))
     }
 
-    /// Every seed's score per recipe, with the mean and ± one standard deviation.
-    pub fn ablation(rows: &[crate::ablation::Row]) -> Self {
-        Chart { content: Content::Ablation(rows.to_vec()), size: (1000, 550) }
+    /// Every run's score per recipe, with the mean and ± one standard deviation.
+    pub fn scores(metric: &str, sets: Vec<ScoreSet>) -> Self {
+        Chart { content: Content::Scores { metric: metric.to_string(), sets }, size: (1000, 550) }
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         match &self.content {
             Content::Lr { lrs, log_scale } => draw_lr(root, lrs, *log_scale),
             Content::Runs(runs) => draw_runs(root, runs),
-            Content::Ablation(rows) => draw_ablation(root, rows),
+            Content::Scores { metric, sets } => draw_scores(root, metric, sets),
         }
     }
 
@@ -234,18 +210,23 @@ impl Chart {
         register_font();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{stem}.tmp-{}.{ext}", std::process::id()));
         let fail = |what: String| Error::Invalid(format!("{}: {what}", path.display()));
         match ext.as_str() {
-            "svg" => std::fs::write(&tmp, self.svg()).map_err(|e| Error::io(&tmp, e))?,
+            "svg" => atomic_write(path, self.svg().as_bytes()),
+            // The image encoder picks the format from the extension, so the temporary name keeps it.
             "png" => {
+                let tmp = path.with_file_name(format!(".{stem}.tmp.png"));
                 let root = BitMapBackend::new(&tmp, self.size).into_drawing_area();
-                self.draw(&root).map_err(fail)?;
-                root.present().map_err(|e| fail(e.to_string()))?;
+                let drawn = self.draw(&root).and_then(|_| root.present().map_err(|e| e.to_string()));
+                drop(root);
+                if let Err(e) = drawn {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(fail(e));
+                }
+                std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
             }
-            _ => return Err(fail("a plot is written as .svg or .png".into())),
+            _ => Err(fail("a plot is written as .svg or .png".into())),
         }
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     }
 
     /// Shows the chart inline in an evcxr notebook cell.
@@ -277,7 +258,7 @@ fn smooth(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
     out
 }
 
-fn draw_runs<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[RunCurves]) -> std::result::Result<(), String> {
+fn draw_runs<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
@@ -353,23 +334,37 @@ fn draw_runs<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[RunCurve
     Ok(())
 }
 
-fn draw_ablation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, rows: &[crate::ablation::Row]) -> std::result::Result<(), String> {
+/// The y range of a score chart: the values with a margin, never narrower than 2% of their
+/// size, so that a flat result is not zoomed into apparent differences.
+fn score_range(values: &[f64]) -> (f64, f64) {
+    let (lo, hi) = values.iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.15).max(0.02 * hi.abs().max(lo.abs())).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+fn draw_scores<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, metric: &str, sets: &[ScoreSet]) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let summaries = crate::ablation::summarize(rows);
-    let names: Vec<String> = summaries.iter().map(|s| s.recipe.clone()).collect();
-    let metric = summaries.first().map(|s| s.metric.clone()).unwrap_or_default();
-    let values: Vec<f64> = rows.iter().map(|r| r.best).chain(rows.iter().filter_map(|r| r.swa)).collect();
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.15).max(1e-3);
+    let names: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
+    let values: Vec<f64> = sets.iter().flat_map(|s| s.best.iter().chain(&s.swa).copied()).collect();
+    let (lo, hi) = score_range(&values);
     let mut builder = ChartBuilder::on(root);
     let mut chart = builder
-        .caption(format!("Best dev {metric} per recipe: every seed, mean ± sd"), ("sans-serif", 22))
+        .caption(format!("Best dev {metric} per recipe: every run, mean ± sd (triangles: averaged weights)"), ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(60)
         .y_label_area_size(70)
-        .build_cartesian_2d(-0.5f64..names.len() as f64 - 0.5, (lo - pad)..(hi + pad))
+        .build_cartesian_2d(-0.5f64..names.len() as f64 - 0.5, lo..hi)
         .map_err(e)?;
     let label = |v: &f64| {
         let i = v.round();
@@ -386,19 +381,55 @@ fn draw_ablation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, rows: &[crat
         .draw()
         .map_err(e)?;
     let n = names.len();
-    for (i, s) in summaries.iter().enumerate() {
+    for (i, s) in sets.iter().enumerate() {
         let c = colour(i, n);
         let x = i as f64;
-        let mine: Vec<&crate::ablation::Row> = rows.iter().filter(|r| r.recipe == s.recipe).collect();
-        for (k, r) in mine.iter().enumerate() {
-            let dx = (k as f64 - (mine.len() as f64 - 1.0) / 2.0) * 0.06;
-            chart.draw_series(std::iter::once(Circle::new((x + dx, r.best), 4, c.filled()))).map_err(e)?;
-            if let Some(swa) = r.swa {
-                chart.draw_series(std::iter::once(TriangleMarker::new((x + dx + 0.2, swa), 5, c.mix(0.6).filled()))).map_err(e)?;
-            }
+        let spread = |k: usize, len: usize| (k as f64 - (len as f64 - 1.0) / 2.0) * 0.06;
+        for (k, v) in s.best.iter().enumerate() {
+            chart.draw_series(std::iter::once(Circle::new((x + spread(k, s.best.len()), *v), 4, c.filled()))).map_err(e)?;
         }
-        chart.draw_series(LineSeries::new(vec![(x - 0.25, s.mean), (x + 0.25, s.mean)], BLACK.stroke_width(2))).map_err(e)?;
-        chart.draw_series(LineSeries::new(vec![(x, s.mean - s.std), (x, s.mean + s.std)], BLACK.stroke_width(1))).map_err(e)?;
+        for (k, v) in s.swa.iter().enumerate() {
+            chart.draw_series(std::iter::once(TriangleMarker::new((x + spread(k, s.swa.len()) + 0.2, *v), 5, c.mix(0.6).filled()))).map_err(e)?;
+        }
+        if s.best.is_empty() {
+            continue;
+        }
+        let (mean, sd) = mean_sd(&s.best);
+        chart.draw_series(LineSeries::new(vec![(x - 0.25, mean), (x + 0.25, mean)], BLACK.stroke_width(2))).map_err(e)?;
+        chart.draw_series(LineSeries::new(vec![(x, mean - sd), (x, mean + sd)], BLACK.stroke_width(1))).map_err(e)?;
     }
     Ok(())
+}
+
+/// Notebook display (the `evcxr` feature): an LR table shows as its plot.
+#[cfg(feature = "evcxr")]
+impl LrTable {
+    pub fn evcxr_display(&self) {
+        Chart::lr(self).evcxr_display();
+    }
+}
+
+/// Notebook display (the `evcxr` feature): a group table shows as an HTML table.
+#[cfg(feature = "evcxr")]
+impl GroupTable {
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", group_table_html(self));
+    }
+}
+
+/// The per-group summary and every parameter as an HTML table.
+pub fn group_table_html(table: &GroupTable) -> String {
+    let mut h = String::from("<table><thead><tr><th>group</th><th>lr</th><th>tensors</th><th>parameters</th><th>no decay</th></tr></thead><tbody>");
+    for s in table.summary() {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{:.3e}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.name, s.lr, s.tensors, s.parameters, s.no_decay_tensors
+        ));
+    }
+    h.push_str("</tbody></table><details><summary>every parameter</summary><table><thead><tr><th>parameter</th><th>group</th><th>lr</th><th>weight decay</th></tr></thead><tbody>");
+    for r in &table.rows {
+        h.push_str(&format!("<tr><td><code>{}</code></td><td>{}</td><td>{:.3e}</td><td>{}</td></tr>", r.name, r.group, r.lr, r.weight_decay));
+    }
+    h.push_str("</tbody></table></details>");
+    h
 }

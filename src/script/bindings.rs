@@ -1,38 +1,40 @@
-//! The functions and types scripts see. Each converts its arguments, calls the library, and
-//! converts the result or the error; nothing else.
+//! The functions and types scripts see. Each converts its arguments, calls the library, records
+//! what the call produced for the caller, and converts the result or the error; nothing else.
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Mode, Session};
-use crate::ablation::{self, Ablation};
+use super::{AblationResult, ScriptSettings, ScriptValue};
+use crate::ablation::Ablation;
 use crate::error::Error;
-use crate::model::{Model, Pooling};
+use crate::model::Pooling;
+use crate::plot::Chart;
 use crate::recipe::Recipe;
-use crate::train::{DataSpec, Run, RunSpec, TrainConfig};
+use crate::run::{self, Run};
+use crate::spec::{DataSpec, RunSpec, TrainConfig};
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
 /// `model(path, #{ pooling })`: which pre-trained folder, pooled how.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelChoice {
+struct ModelChoice {
     #[serde(default)]
-    pub pooling: Pooling,
+    pooling: Pooling,
 }
 
 /// A model folder and its pooling, as `model(..)` returns it.
 #[derive(Debug, Clone)]
-pub struct ModelRef {
-    pub path: PathBuf,
-    pub pooling: Pooling,
+struct ModelRef {
+    path: PathBuf,
+    pooling: Pooling,
 }
 
-/// A finished (or planned) run, as `train(..)` returns it.
+/// A finished run, or a planned one (`None`), as `train(..)` returns it.
 #[derive(Debug, Clone)]
-pub struct RunRef(Option<Run>);
+struct RunRef(Option<Run>);
 
 fn fail(e: Error) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(e.to_string().into(), Position::NONE).into()
@@ -53,13 +55,25 @@ fn to_dynamic(value: &impl Serialize) -> Dynamic {
     rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
 }
 
-fn spec(model: &ModelRef, data: &DataSpec, recipe: &Recipe, training: &TrainConfig, session: &Session) -> RunSpec {
-    let mut training = training.clone();
-    training.quiet |= session.quiet;
-    RunSpec { model: model.path.clone(), pooling: model.pooling, data: data.clone(), recipe: recipe.clone(), training }
+fn spec(model: &ModelRef, data: &DataSpec, recipe: &Recipe, training: &TrainConfig) -> RunSpec {
+    RunSpec { model: model.path.clone(), pooling: model.pooling, data: data.clone(), recipe: recipe.clone(), training: training.clone() }
 }
 
-pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
+/// `[#{ name, recipe }, ...]` as named recipes.
+fn named_recipes(recipes: Array) -> Fallible<Vec<(String, Recipe)>> {
+    recipes
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let map = entry.try_cast::<Map>();
+            let name = map.as_ref().and_then(|m| m.get("name")).and_then(|n| n.clone().into_string().ok());
+            let recipe = map.as_ref().and_then(|m| m.get("recipe")).and_then(|r| r.clone().try_cast::<Recipe>());
+            name.zip(recipe).ok_or_else(|| fail(Error::Invalid(format!("ablate: entry {i} must be #{{ name: \"...\", recipe: recipe(..) }}"))))
+        })
+        .collect()
+}
+
+pub(super) fn register(engine: &mut Engine, record: Arc<Mutex<ScriptValue>>, settings: ScriptSettings) {
     engine
         .register_type_with_name::<ModelRef>("Model")
         .register_type_with_name::<DataSpec>("Data")
@@ -85,61 +99,54 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
         r.warmup.steps(total.max(0) as usize).map(|s| s as i64).map_err(fail)
     });
 
-    let s = session.clone();
+    let rec = record.clone();
     engine.register_fn("plan", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<()> {
-        let mut session = s.lock().expect("not poisoned");
-        let spec = spec(&m, &d, &r, &t, &session);
-        plan(&mut session, &spec)
-    });
-
-    let s = session.clone();
-    engine.register_fn("train", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<RunRef> {
-        let mut session = s.lock().expect("not poisoned");
-        let spec = spec(&m, &d, &r, &t, &session);
-        if matches!(session.mode, Mode::Plan { .. }) {
-            plan(&mut session, &spec)?;
-            return Ok(RunRef(None));
-        }
-        drop(session);
-        spec.run().map(|run| RunRef(Some(run))).map_err(fail)
-    });
-
-    engine.register_fn("evaluate", |dir: &str, d: DataSpec| -> Fallible<Dynamic> {
-        let model = Model::load(dir, None, tch::Device::cuda_if_available()).map_err(fail)?;
-        let (_, dev) = d.load().map_err(fail)?;
-        let tokenizer = model.encoder.tokenizer.clone().ok_or_else(|| fail(Error::Invalid(format!("{dir}: no tokenizer.json"))))?;
-        let encoded = dev.encode(&tokenizer).map_err(fail)?;
-        Ok(to_dynamic(&crate::train::evaluate(&model, &encoded, 128)))
-    });
-
-    engine.register_fn("plot_runs", |runs: Array, path: &str| -> Fallible<()> {
-        let dirs: Vec<PathBuf> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.0.map(|run| run.dir)).collect();
-        if dirs.is_empty() {
-            return Ok(()); // planned runs only
-        }
-        crate::plot::Chart::run_dirs(&dirs).and_then(|c| c.save(path.as_ref())).map_err(fail)
-    });
-
-    engine.register_fn("compare", |runs: Array| -> Fallible<()> {
-        println!("{:<48} {:>8} {:>12} {:>12} {:>8}", "run", "steps", "best", "SWA", "ex/s");
-        for r in runs {
-            let Some(RunRef(Some(run))) = r.try_cast::<RunRef>() else { continue };
-            let m = &run.metrics;
-            let best = m.best.as_ref();
-            let swa = best.and_then(|b| m.swa.as_ref().and_then(|s| s.get(&b.metric)));
-            println!(
-                "{:<48} {:>8} {:>12} {:>12} {:>8.1}",
-                run.dir.display(),
-                m.steps,
-                best.map(|b| format!("{} {:.4}", b.metric, b.value)).unwrap_or_else(|| "-".into()),
-                swa.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
-                m.train_samples_per_second
-            );
-        }
+        let plan = spec(&m, &d, &r, &t).plan().map_err(fail)?;
+        rec.lock().expect("not poisoned").plans.push(plan);
         Ok(())
     });
 
-    let s = session.clone();
+    let (rec, s) = (record.clone(), settings.clone());
+    engine.register_fn("train", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<RunRef> {
+        let spec = spec(&m, &d, &r, &t);
+        if s.plan_only {
+            let plan = spec.plan().map_err(fail)?;
+            rec.lock().expect("not poisoned").plans.push(plan);
+            return Ok(RunRef(None));
+        }
+        let run = spec.run_with(&s.control).map_err(fail)?;
+        rec.lock().expect("not poisoned").runs.push(run.clone());
+        Ok(RunRef(Some(run)))
+    });
+
+    engine.register_fn("evaluate", |dir: &str, d: DataSpec| -> Fallible<Dynamic> {
+        run::evaluate_folder(dir.as_ref(), &d).map(|m| to_dynamic(&m)).map_err(fail)
+    });
+
+    engine.register_fn("plot_runs", |runs: Array, path: &str| -> Fallible<()> {
+        if runs.is_empty() {
+            return Err(fail(Error::Invalid(format!("plot_runs(.., \"{path}\"): the list of runs is empty"))));
+        }
+        let mut dirs = Vec::new();
+        for (i, r) in runs.into_iter().enumerate() {
+            match r.try_cast::<RunRef>() {
+                Some(RunRef(Some(run))) => dirs.push(run.dir),
+                Some(RunRef(None)) => {} // planned, not trained
+                None => return Err(fail(Error::Invalid(format!("plot_runs: item {i} is not a run returned by train(..)")))),
+            }
+        }
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        Chart::run_dirs(&dirs).and_then(|c| c.save(path.as_ref())).map_err(fail)
+    });
+
+    engine.register_fn("compare", |runs: Array| -> String {
+        let runs: Vec<Run> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.0).collect();
+        run::comparison(&runs)
+    });
+
+    let (rec, s) = (record, settings);
     engine.register_fn("ablate", move |m: ModelRef, d: DataSpec, recipes: Array, t: TrainConfig, options: Map| -> Fallible<Array> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -148,33 +155,17 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
             out: PathBuf,
         }
         let options: Options = from_map("ablate", options)?;
-        let mut named = Vec::new();
-        for (i, entry) in recipes.into_iter().enumerate() {
-            let map = entry.try_cast::<Map>().ok_or_else(|| fail(Error::Invalid(format!("ablate: recipe {i} is not #{{ name: .., recipe: .. }}"))))?;
-            let name = map.get("name").and_then(|n| n.clone().into_string().ok());
-            let recipe = map.get("recipe").and_then(|r| r.clone().try_cast::<Recipe>());
-            match (name, recipe) {
-                (Some(n), Some(r)) => named.push((n, r)),
-                _ => return Err(fail(Error::Invalid(format!("ablate: recipe {i} needs a `name` string and a `recipe`")))),
-            }
-        }
-        let session = s.lock().expect("not poisoned");
-        let base = spec(&m, &d, &Recipe::default(), &t, &session);
-        let ablation = Ablation { recipes: named, seeds: options.seeds, out: options.out };
-        if matches!(session.mode, Mode::Plan { .. }) {
-            println!("ablation: {} runs ({} recipes × {} seeds) into {}", ablation.jobs().len(), ablation.recipes.len(), ablation.seeds.len(), ablation.out.display());
+        let ablation = Ablation { recipes: named_recipes(recipes)?, seeds: options.seeds, out: options.out };
+        let base = spec(&m, &d, &Recipe::default(), &t);
+        if s.plan_only {
+            let plans = ablation.plans(&base).map_err(fail)?;
+            rec.lock().expect("not poisoned").plans.extend(plans);
             return Ok(Array::new());
         }
-        let shard = session.shard;
-        drop(session);
-        let rows = ablation.run(&base, shard).map_err(fail)?;
-        let summaries = ablation::summarize(&rows);
-        print!("{}", ablation::table(&summaries));
-        if shard.is_none_or(|(_, n)| n == 1) {
-            ablation::write_summary(&ablation.out, &summaries).map_err(fail)?;
-            crate::plot::Chart::ablation(&rows).save(&ablation.out.join("ablation.png")).map_err(fail)?;
-        }
-        Ok(summaries.iter().map(to_dynamic).collect())
+        let (rows, summaries) = ablation.run_and_report(&base, s.shard, s.control.quiet).map_err(fail)?;
+        let value = summaries.iter().flatten().map(to_dynamic).collect();
+        rec.lock().expect("not poisoned").ablations.push(AblationResult { out: ablation.out, rows, summaries });
+        Ok(value)
     });
 
     engine.register_get("dir", |r: &mut RunRef| r.0.as_ref().map(|run| run.dir.display().to_string()).unwrap_or_default());
@@ -185,24 +176,4 @@ pub fn register(engine: &mut Engine, session: Arc<Mutex<Session>>) {
     engine.register_get("swa", |r: &mut RunRef| r.0.as_ref().and_then(|run| run.metrics.swa.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
     engine.register_get("last", |r: &mut RunRef| r.0.as_ref().and_then(|run| run.metrics.last.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
     engine.register_get("samples_per_second", |r: &mut RunRef| r.0.as_ref().map_or(0.0, |run| run.metrics.train_samples_per_second));
-}
-
-/// Prints a run's plan; the first plan of the session also goes to the CSV (and plot) asked for.
-fn plan(session: &mut Session, spec: &RunSpec) -> Fallible<()> {
-    let plan = spec.plan().map_err(fail)?;
-    print!("{plan}");
-    if session.plans.is_empty()
-        && let Mode::Plan { lr_csv, plot } = &session.mode
-    {
-        if let Some(path) = lr_csv {
-            crate::model::atomic_write(path, plan.lrs.to_csv().as_bytes()).map_err(fail)?;
-            println!("LR table written to {}", path.display());
-        }
-        if let Some(path) = plot {
-            crate::plot::lr_schedule(&plan.lrs, path).map_err(fail)?;
-            println!("LR plot written to {}", path.display());
-        }
-    }
-    session.plans.push(plan);
-    Ok(())
 }

@@ -1,70 +1,107 @@
 //! The rhai scripting layer: a thin binding over the library.
 //!
 //! A script builds the same values a run specification holds (`model`, `data`, `recipe`,
-//! `training`) from object maps, and calls `plan`, `train`, `evaluate`, `compare` and
-//! `ablate`. The binding converts maps to the library's types through serde (so a key that is
-//! not an option is an error, and an integer is accepted wherever a number is), converts errors
-//! once at the boundary, and calls the library: no logic of its own. Anything a script does,
-//! a notebook cell does with the Rust API.
+//! `training`) from object maps, and calls `plan`, `train`, `evaluate`, `compare`, `plot_runs`
+//! and `ablate`. The binding converts maps to the library's types through serde (so a key that
+//! is not an option is an error, and an integer is accepted wherever a number is), converts
+//! errors once at the boundary, and calls the library. What the calls produce — plans, runs,
+//! ablation results — comes back in a [`ScriptValue`] for the caller (the CLI, a notebook) to
+//! print or write. Anything a script does, a notebook cell does with the Rust API.
 //!
-//! Top-level `let` variables are the script's parameters: `tunelab run script.rhai --set
-//! epochs=1` replaces the value of the line `let epochs = ...;` with 1, and naming a variable
-//! the script does not declare is an error. `import "common" as c;` loads `common.rhai` from
-//! the script's folder.
+//! **Parameters** are the top-level `let`s whose value is a literal (`let epochs = 1;`,
+//! `let seeds = [1, 2];`), found in the parsed script. [`Script::run`] takes overrides as
+//! rhai literals (`--set epochs=2`, `--set name="a;b"`): the value replaces the literal in the
+//! parsed script, the text of the script is never edited.
+//!
+//! **Limits**: a script runs with an operation limit ([`ScriptSettings::max_operations`]) and
+//! rhai's default expression-depth limits, so an endless loop or an absurdly nested literal is
+//! an error naming the limit, not a hang or a crash.
 //!
 //! ```
-//! use tunelab::script::{Mode, Script};
+//! use tunelab::script::{Script, ScriptSettings};
 //! let source = "let warmup = 10;\nlet r = recipe(#{ warmup: warmup });\nr.warmup_steps(100)";
 //! let script = Script::from_source("demo.rhai", source)?;
-//! assert_eq!(script.eval(Mode::Run, &[])?.as_int().unwrap(), 10);
-//! assert_eq!(script.eval(Mode::Run, &[("warmup".into(), "25".into())])?.as_int().unwrap(), 25);
+//! assert_eq!(script.parameters().keys().collect::<Vec<_>>(), ["warmup"]); // `r` is computed, not a parameter
+//! let plan = ScriptSettings::plan();
+//! assert_eq!(script.run(&[], &plan)?.value.as_int().unwrap(), 10);
+//! assert_eq!(script.run(&[("warmup".into(), "25".into())], &plan)?.value.as_int().unwrap(), 25);
 //! # Ok::<(), tunelab::Error>(())
 //! ```
 mod bindings;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Expr, ParseError, Position, Stmt};
 
+use crate::ablation::{Row, Summary};
 use crate::error::{Error, Result};
+use crate::run::{Run, RunControl};
+use crate::spec::Plan;
 
-/// What `train(..)` does in a script.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Mode {
-    /// Train for real.
-    #[default]
-    Run,
-    /// Print the plan of each run instead of training; write the first plan's LR table as CSV
-    /// and its plot when asked.
-    Plan { lr_csv: Option<PathBuf>, plot: Option<PathBuf> },
+/// How a script's `train(..)` and `ablate(..)` calls behave in this evaluation.
+#[derive(Debug, Clone)]
+pub struct ScriptSettings {
+    /// Plan instead of training: `train(..)` and `ablate(..)` record the plan of each run.
+    pub plan_only: bool,
+    /// How runs are carried out (the folder root, the progress bar).
+    pub control: RunControl,
+    /// `(i, n)`: an `ablate(..)` runs only the jobs of shard `i` of `n`.
+    pub shard: Option<(usize, usize)>,
+    /// The most operations the script may run (calls into tunelab count as one).
+    pub max_operations: u64,
 }
 
-/// Settings the command line passes to every run of a script.
+impl Default for ScriptSettings {
+    fn default() -> Self {
+        ScriptSettings { plan_only: false, control: RunControl::default(), shard: None, max_operations: 10_000_000 }
+    }
+}
+
+impl ScriptSettings {
+    /// Plan every run without training.
+    pub fn plan() -> Self {
+        ScriptSettings { plan_only: true, ..ScriptSettings::default() }
+    }
+}
+
+/// One `ablate(..)` call's result: the rows of the runs it did (one shard's, with `--shard`) and,
+/// when it ran them all, the summary per recipe.
+#[derive(Debug, Clone)]
+pub struct AblationResult {
+    pub out: PathBuf,
+    pub rows: Vec<Row>,
+    pub summaries: Option<Vec<Summary>>,
+}
+
+/// What evaluating a script produced.
 #[derive(Debug, Clone, Default)]
-pub struct Session {
-    pub mode: Mode,
-    pub quiet: bool,
-    /// `(i, n)`: run only the ablation jobs of shard `i` of `n`.
-    pub shard: Option<(usize, usize)>,
-    /// Plans made so far (plan mode).
-    pub plans: Vec<crate::train::Plan>,
+pub struct ScriptValue {
+    /// The value of the script's last expression.
+    pub value: Dynamic,
+    /// One plan per planned run, in order (planning mode, or explicit `plan(..)` calls).
+    pub plans: Vec<Plan>,
+    /// The runs trained, in order.
+    pub runs: Vec<Run>,
+    /// The ablations run.
+    pub ablations: Vec<AblationResult>,
 }
 
 /// A parsed script.
 pub struct Script {
     name: String,
-    source: String,
-    /// The variables declared at the top level.
-    parameters: BTreeSet<String>,
+    ast: AST,
+    /// The top-level `let`s with a literal value, and that value.
+    parameters: BTreeMap<String, Dynamic>,
     /// The script's folder: `import "name"` looks for `name.rhai` there.
     dir: Option<PathBuf>,
 }
 
 impl Script {
     /// Reads a script file.
-    pub fn from_file(path: &Path) -> Result<Self> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut script = Script::from_source(&path.display().to_string(), &source)?;
         script.dir = path.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
@@ -73,102 +110,106 @@ impl Script {
 
     /// Parses a script held in memory; `name` is used in error messages.
     pub fn from_source(name: &str, source: &str) -> Result<Self> {
-        let engine = engine(Arc::new(Mutex::new(Session::default())));
-        engine.compile(source).map_err(|e| script_error(name, e.position(), &e.to_string().replace(&format!(" ({})", e.position()), "")))?;
-        // The parameters: `let NAME = ...;` at the start of a line.
-        let parameters = source
-            .lines()
-            .filter_map(|l| l.strip_prefix("let "))
-            .filter_map(|rest| {
-                let name: String = rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-                (!name.is_empty()).then_some(name)
+        let engine = engine(Arc::default(), &ScriptSettings::default());
+        let ast = engine.compile(source).map_err(|e| parse_error(name, &e))?;
+        let parameters = ast
+            .statements()
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::Var(var, ..) if var.1.is_constant() => var.1.get_literal_value(None).map(|v| (var.0.name.to_string(), v)),
+                _ => None,
             })
             .collect();
-        Ok(Script { name: name.to_string(), source: source.to_string(), parameters, dir: None })
+        Ok(Script { name: name.to_string(), ast, parameters, dir: None })
     }
 
-    /// The variables a `--set` may override.
-    pub fn parameters(&self) -> &BTreeSet<String> {
+    /// The parameters `--set` may override, with their values in the script.
+    pub fn parameters(&self) -> &BTreeMap<String, Dynamic> {
         &self.parameters
     }
 
-    /// Runs the script with `--set` overrides (`NAME`, `VALUE` as written on the command line:
-    /// a rhai literal, or else a string).
-    pub fn eval(&self, mode: Mode, overrides: &[(String, String)]) -> Result<Dynamic> {
-        self.eval_in(Session { mode, ..Session::default() }, overrides).map(|(v, _)| v)
-    }
-
-    /// Runs the script in a session; returns the script's value and the session afterwards.
-    pub fn eval_in(&self, session: Session, overrides: &[(String, String)]) -> Result<(Dynamic, Session)> {
+    /// Runs the script with overrides (`NAME`, `VALUE` as written on the command line: a rhai
+    /// literal such as `2`, `0.1`, `"text"`, `[1, 2]`).
+    pub fn run(&self, overrides: &[(String, String)], settings: &ScriptSettings) -> Result<ScriptValue> {
         let mut values = BTreeMap::new();
-        let literal = Engine::new_raw();
         for (name, raw) in overrides {
-            if !self.parameters.contains(name) {
-                let known: Vec<&str> = self.parameters.iter().map(String::as_str).collect();
+            if !self.parameters.contains_key(name) {
+                let known: Vec<&str> = self.parameters.keys().map(String::as_str).collect();
                 return Err(Error::Invalid(format!(
-                    "{}: --set {name}: the script declares no variable `{name}` (it declares: {})",
+                    "{}: --set {name}: the script has no parameter `{name}` (a top-level `let` with a literal value; it has: {})",
                     self.name,
                     known.join(", ")
                 )));
             }
-            let value = literal.eval_expression::<Dynamic>(raw).unwrap_or_else(|_| Dynamic::from(raw.clone()));
-            values.insert(name.clone(), value);
+            values.insert(name.as_str(), literal(name, raw)?);
         }
-        // `let NAME = <default>;` at the start of a line becomes `let NAME = <the --set value>;`
-        // (through a scope constant, so values need no quoting; line numbers do not move).
-        let mut scope = Scope::new();
-        let mut lines: Vec<String> = self.source.lines().map(str::to_string).collect();
-        for (name, value) in values {
-            let prefix = format!("let {name} ");
-            let prefix_eq = format!("let {name}=");
-            let at = lines.iter().position(|l| l.starts_with(&prefix) || l.starts_with(&prefix_eq));
-            let Some(at) = at else {
-                return Err(Error::Invalid(format!(
-                    "{}: --set {name}: `{name}` can be set from the command line only when it is declared at the start of a line, as `let {name} = ...;`",
-                    self.name
-                )));
-            };
-            let line = &lines[at];
-            let end = line.find(';').ok_or_else(|| Error::Invalid(format!("{}:{}: --set {name}: the declaration must end with `;` on its line", self.name, at + 1)))?;
-            let constant = format!("__set_{name}");
-            lines[at] = format!("let {name} = {constant}{}", &line[end..]);
-            scope.push_constant(constant, value);
-        }
-        let source = lines.join("\n");
-        let session = Arc::new(Mutex::new(session));
-        let mut engine = engine(session.clone());
+        let statements = self.ast.statements().iter().map(|stmt| match stmt {
+            Stmt::Var(var, flags, pos) if values.contains_key(var.0.name.as_str()) => {
+                let value = values[var.0.name.as_str()].clone();
+                let expr = Expr::DynamicConstant(Box::new(value), var.1.position());
+                Stmt::Var(Box::new((var.0.clone(), expr, var.2)), *flags, *pos)
+            }
+            other => other.clone(),
+        });
+        let ast = AST::new(statements, self.ast.shared_lib().clone());
+        let record = Arc::new(Mutex::new(ScriptValue::default()));
+        let mut engine = engine(record.clone(), settings);
         if let Some(dir) = &self.dir {
             engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir));
         }
-        let result = engine.eval_with_scope::<Dynamic>(&mut scope, &source).map_err(|e| runtime_error(&self.name, &e))?;
-        let session = std::mem::take(&mut *session.lock().expect("not poisoned"));
-        Ok((result, session))
+        let value = engine.eval_ast::<Dynamic>(&ast).map_err(|e| runtime_error(&self.name, &e, settings))?;
+        drop(engine);
+        let mut out = std::mem::take(&mut *record.lock().expect("not poisoned"));
+        out.value = value;
+        Ok(out)
     }
 }
 
-/// An engine with tunelab's functions, printing to stdout, without rhai's default limits on
-/// expression depth (recipes nest maps in maps).
-fn engine(session: Arc<Mutex<Session>>) -> Engine {
+/// A `--set` value: a rhai literal, evaluated without access to anything else.
+fn literal(name: &str, raw: &str) -> Result<Dynamic> {
+    let mut engine = Engine::new_raw();
+    engine.set_max_operations(1000);
+    let bad = |why: String| {
+        Error::Invalid(format!("--set {name}={raw}: {why}; give a rhai literal: a number (2, 0.1), a string in double quotes (\"text\"), true/false, or an array ([1, 2])"))
+    };
+    let value = engine.eval_expression::<Dynamic>(raw).map_err(|e| bad(e.to_string()))?;
+    let finite = |v: &Dynamic| v.as_float().map_or(true, f64::is_finite);
+    let all_finite = match value.read_lock::<rhai::Array>() {
+        Some(items) => items.iter().all(finite),
+        None => finite(&value),
+    };
+    if !all_finite {
+        return Err(bad("the number is out of range".into()));
+    }
+    Ok(value)
+}
+
+/// An engine with tunelab's functions, printing to stdout, with an operation limit.
+fn engine(record: Arc<Mutex<ScriptValue>>, settings: &ScriptSettings) -> Engine {
     let mut engine = Engine::new();
-    engine.set_max_expr_depths(0, 0);
+    engine.set_max_operations(settings.max_operations);
     engine.on_print(|s| println!("{s}"));
-    bindings::register(&mut engine, session);
+    bindings::register(&mut engine, record, settings.clone());
     engine
 }
 
-fn script_error(name: &str, pos: Position, what: &str) -> Error {
-    match (pos.line(), pos.position()) {
-        (Some(line), Some(col)) => Error::Invalid(format!("{name}:{line}:{col}: {what}")),
-        (Some(line), None) => Error::Invalid(format!("{name}:{line}: {what}")),
-        _ => Error::Invalid(format!("{name}: {what}")),
-    }
+fn script_error(name: &str, pos: Position, what: String) -> Error {
+    Error::Script { script: name.to_string(), line: pos.line(), column: pos.position(), what }
+}
+
+fn parse_error(name: &str, e: &ParseError) -> Error {
+    let what = match e.err_type() {
+        rhai::ParseErrorType::ExprTooDeep => "an expression nested too deeply (more than rhai's limit of 64 levels)".to_string(),
+        other => other.to_string(),
+    };
+    script_error(name, e.position(), what)
 }
 
 /// The innermost error of a rhai error, at the position of the script line that caused it.
-fn runtime_error(name: &str, err: &EvalAltResult) -> Error {
+fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings) -> Error {
     let mut pos = err.position();
     let mut inner = err;
-    while let EvalAltResult::ErrorInFunctionCall(_, _, e, p) = inner {
+    while let EvalAltResult::ErrorInFunctionCall(_, _, e, p) | EvalAltResult::ErrorInModule(_, e, p) = inner {
         if pos.is_none() {
             pos = *p;
         }
@@ -177,10 +218,19 @@ fn runtime_error(name: &str, err: &EvalAltResult) -> Error {
     let what = match inner {
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => format!("no function {sig}"),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "the script ran more than {} operations (an endless loop?); raise the limit with --max-operations",
+            settings.max_operations
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => "too many nested function calls (more than rhai's limit)".to_string(),
+        EvalAltResult::ErrorParsing(p, _) => match p {
+            rhai::ParseErrorType::ExprTooDeep => "an expression nested too deeply (more than rhai's limit of 64 levels)".to_string(),
+            other => other.to_string(),
+        },
         other => other.to_string().replace(&format!(" ({})", other.position()), ""),
     };
     if pos.is_none() {
         pos = inner.position();
     }
-    script_error(name, pos, &what)
+    script_error(name, pos, what)
 }

@@ -69,7 +69,7 @@ impl Reinit {
         let blocks = self.blocks(cfg.num_hidden_layers)?;
         let vars = model.variables();
         let chosen: Vec<_> =
-            model.parameters().into_iter().filter(|p| Block::of(&p.name).is_some_and(|b| blocks.contains(&b))).collect();
+            model.parameters()?.into_iter().filter(|p| Block::of(&p.name).is_some_and(|b| blocks.contains(&b))).collect();
         init_weights(chosen.iter().map(|p| (p.name.as_str(), &vars[&p.name], p.role)), cfg.initializer_range, self.seed);
         Ok(ReinitReport { parameters: chosen.iter().map(|p| p.numel).sum(), tensors: chosen.into_iter().map(|p| p.name).collect() })
     }

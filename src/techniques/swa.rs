@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::error::{Error, Result};
+use crate::groups::LrGroup;
 use crate::schedule::AnnealShape;
 
 /// How the averaged weights follow the trained ones.
@@ -45,15 +46,15 @@ pub enum SwaLr {
 /// When something starts: an optimizer step, or a fraction of the run (written as
 /// [`crate::recipe::Warmup`] is: a map, or a bare integer for steps and a non-integer for a fraction).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", try_from = "crate::recipe::StepsOrFraction")]
+#[serde(rename_all = "snake_case", try_from = "crate::schedule::StepsOrFraction")]
 pub enum At {
     Step(usize),
     Fraction(f64),
 }
 
-impl TryFrom<crate::recipe::StepsOrFraction> for At {
+impl TryFrom<crate::schedule::StepsOrFraction> for At {
     type Error = String;
-    fn try_from(v: crate::recipe::StepsOrFraction) -> std::result::Result<Self, String> {
+    fn try_from(v: crate::schedule::StepsOrFraction) -> std::result::Result<Self, String> {
         match v.split()? {
             (Some(s), _) => Ok(At::Step(s)),
             (_, f) => Ok(At::Fraction(f.unwrap_or(0.0))),
@@ -133,20 +134,27 @@ impl Swa {
         step >= start && (step - start).is_multiple_of(self.every)
     }
 
-    /// The SWA LR of each group, given the groups' names and base LRs.
-    pub fn target_lrs(&self, groups: &[(String, f64)]) -> Result<Option<Vec<f64>>> {
+    /// The SWA LR of each LR group as a ratio of the group's base LR (`None` when the main
+    /// schedule simply continues): a [`SwaLr::Scale`] is that ratio already; absolute LRs are
+    /// divided by the group's base LR.
+    pub fn target_ratios(&self, groups: &[LrGroup]) -> Result<Option<Vec<f64>>> {
         let Some(lr) = &self.lr else { return Ok(None) };
+        let ratio = |target: f64, base: f64| if base > 0.0 { target / base } else { 0.0 };
         let out = match lr {
-            SwaLr::Scale(s) => groups.iter().map(|(_, base)| base * s).collect(),
-            SwaLr::Flat(x) => vec![*x; groups.len()],
+            SwaLr::Scale(s) => vec![*s; groups.len()],
+            SwaLr::Flat(x) => groups.iter().map(|g| ratio(*x, g.lr)).collect(),
             SwaLr::PerGroup(map) => {
-                if let Some(unknown) = map.keys().find(|k| !groups.iter().any(|(g, _)| g == *k)) {
-                    let names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+                if let Some(unknown) = map.keys().find(|k| !groups.iter().any(|g| &g.name == *k)) {
+                    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
                     return Err(Error::Invalid(format!("SWA LR for `{unknown}`, which is not an LR group ({})", names.join(", "))));
                 }
                 groups
                     .iter()
-                    .map(|(g, _)| map.get(g).copied().ok_or_else(|| Error::Invalid(format!("SWA LR: no value for the LR group `{g}`"))))
+                    .map(|g| {
+                        map.get(&g.name)
+                            .map(|target| ratio(*target, g.lr))
+                            .ok_or_else(|| Error::Invalid(format!("SWA LR: no value for the LR group `{}`", g.name)))
+                    })
                     .collect::<Result<_>>()?
             }
         };
@@ -198,6 +206,28 @@ impl WeightAverage {
             }
         });
         self.n_averaged += 1;
+    }
+
+    /// The averaged tensors (shallow copies) and the number of snapshots in them.
+    pub fn state(&self) -> (Vec<(String, Tensor)>, u64) {
+        (self.tensors.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect(), self.n_averaged)
+    }
+
+    /// Restores what [`WeightAverage::state`] gave; `origin` (the checkpoint file) names errors.
+    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, n_averaged: u64, origin: &std::path::Path) -> Result<()> {
+        for (name, avg) in &self.tensors {
+            let t = tensors.get(name).ok_or_else(|| Error::checkpoint(origin, format!("no tensor `{name}`")))?;
+            if t.size() != avg.size() {
+                return Err(Error::checkpoint(origin, format!("`{name}` has shape {:?}, the parameter {:?}", t.size(), avg.size())));
+            }
+        }
+        tch::no_grad(|| {
+            for (name, avg) in &mut self.tensors {
+                avg.copy_(&tensors[name.as_str()]);
+            }
+        });
+        self.n_averaged = n_averaged;
+        Ok(())
     }
 
     /// Exchanges the model's weights and the averaged ones without copying memory: after one

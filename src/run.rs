@@ -1,0 +1,261 @@
+//! Starting and resuming runs: a [`RunSpec`] trained into a run folder.
+//!
+//! [`RunSpec::run_with`] prepares the specification (every check before anything is written),
+//! makes a new run folder and takes its lock, writes `spec.json`, draws the head and applies
+//! re-initialisation, and runs the loop with the run-folder writer (and, in the CLI, the progress
+//! bar) as observers. [`resume`] recovers a folder after a stop or a kill and continues it from
+//! its checkpoint — or from the start, if the run never wrote one — refusing when the
+//! specification or the thread count changed since the run started.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::recipe::Resolved;
+use crate::run_dir::{Best, CheckpointState, EvalRecord, Lock, RunDir, RunMetrics, StepLog, Weights, differences};
+use crate::spec::{Prepared, RunSpec};
+use crate::train::{Checkpoint, Observer, Setup, TrainState, Trainer};
+
+/// What steers one process, as opposed to what defines the run: never written into the run.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    /// The run folder (`None`: a new `<runs_root>/<name>-<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Where new run folders go (`None`: `runs`).
+    pub runs_root: Option<PathBuf>,
+    /// Empty `out` first if it already holds files (otherwise that is an error).
+    pub force: bool,
+    /// Stop after this many optimizer steps, resumable (no evaluation at the stop).
+    pub stop_after: Option<usize>,
+    /// No progress bar (the bar needs the `cli` feature anyway).
+    pub quiet: bool,
+}
+
+impl RunControl {
+    /// Runs quietly into new folders under `root` (what notebooks and tests want).
+    pub fn quiet_under(root: impl Into<PathBuf>) -> Self {
+        RunControl { runs_root: Some(root.into()), quiet: true, ..RunControl::default() }
+    }
+}
+
+/// A run that trained (or stopped early).
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub dir: PathBuf,
+    pub metrics: RunMetrics,
+    pub log: Vec<StepLog>,
+    pub evals: Vec<EvalRecord>,
+}
+
+impl Run {
+    /// Reads a run folder back.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Run> {
+        let folder = RunDir::open(dir.as_ref())?;
+        Ok(Run { dir: folder.path.clone(), metrics: folder.read_metrics()?, log: folder.read_log()?, evals: folder.read_evals()? })
+    }
+}
+
+impl RunSpec {
+    /// Trains into a new folder under `runs/`, quietly.
+    pub fn run(&self) -> Result<Run> {
+        self.run_with(&RunControl { quiet: true, ..RunControl::default() })
+    }
+
+    /// Trains as `control` says: into which folder, how far, with or without a progress bar.
+    pub fn run_with(&self, control: &RunControl) -> Result<Run> {
+        if control.stop_after == Some(0) {
+            return Err(Error::Invalid("stop after 0 steps: nothing would run (give at least 1)".into()));
+        }
+        apply_threads(self)?;
+        let prepared = self.prepare(tch::Device::cuda_if_available())?;
+        let path = match &control.out {
+            Some(p) => p.clone(),
+            None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &self.training.name),
+        };
+        let (dir, lock) = RunDir::create(&path, control.force)?;
+        dir.write_spec(self)?;
+        let mut notes: Vec<String> = lock.note.iter().cloned().collect();
+        notes.extend(prepared.resolved.warnings.iter().cloned());
+        execute(self, prepared, &dir, None, notes, control, lock)
+    }
+}
+
+/// Continues a stopped or killed run from its checkpoint (from its start if it wrote none).
+pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
+    let folder = RunDir::open(dir)?;
+    let lock = Lock::acquire(dir)?;
+    let spec = folder.read_spec()?;
+    let (state, mut notes) = folder.recover()?;
+    notes.extend(lock.note.iter().cloned());
+    apply_threads(&spec)?;
+    if let Some(state) = &state {
+        let (was, is) = (serde_json::to_value(&state.spec).expect("serialises"), serde_json::to_value(&spec).expect("serialises"));
+        let changed = differences(&was, &is);
+        if !changed.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: changed since the run started ({}); resuming would mix two specifications in one run: \
+                 put it back, or start a new run from it with `tunelab train {}`",
+                folder.spec_path().display(),
+                changed.join(", "),
+                folder.spec_path().display()
+            )));
+        }
+        let threads = tch::get_num_threads() as usize;
+        if state.threads != threads {
+            return Err(Error::Invalid(format!(
+                "{}: the run started with {} threads and this process has {threads}; results are bit-identical only with the same count: \
+                 set training.threads in a new run, or resume where {} threads are available",
+                dir.display(),
+                state.threads,
+                state.threads
+            )));
+        }
+    }
+    let prepared = spec.prepare(tch::Device::cuda_if_available())?;
+    if let Some(state) = state.as_ref().filter(|s| s.total_steps != prepared.resolved.total_steps) {
+        return Err(Error::Invalid(format!(
+            "{}: the run was laid out over {} optimizer steps, but its data now gives {}: were the data files changed?",
+            dir.display(),
+            state.total_steps,
+            prepared.resolved.total_steps
+        )));
+    }
+    let control = RunControl { out: Some(dir.to_path_buf()), ..control.clone() };
+    execute(&spec, prepared, &folder, state, notes, &control, lock)
+}
+
+fn apply_threads(spec: &RunSpec) -> Result<()> {
+    if let Some(n) = spec.training.threads {
+        tch::set_num_threads(i32::try_from(n).map_err(|_| Error::Invalid(format!("training.threads: {n} is too many")))?);
+    }
+    Ok(())
+}
+
+/// Trains a prepared specification in its folder, from `state`'s checkpoint or from the start.
+fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<CheckpointState>, notes: Vec<String>, control: &RunControl, _lock: Lock) -> Result<Run> {
+    let started = Instant::now();
+    let Prepared { mut model, train, dev, table, resolved, steps_per_epoch } = prepared;
+    let tokenizer = model.tokenizer()?.clone();
+    let setup = Setup::new(train.encode(&tokenizer)?, dev.encode(&tokenizer)?, &spec.recipe, resolved, &spec.training, steps_per_epoch);
+    if state.is_none() {
+        model.init_head(spec.training.seed);
+        if let Some(reinit) = &spec.recipe.reinit {
+            reinit.apply(&model)?;
+        }
+    }
+    let mut trainer = Trainer::new(&mut model, &setup, &table, &spec.recipe)?;
+    if let Some(state) = &state {
+        dir.load_checkpoint(state, trainer.model, &mut trainer.optimizer, trainer.average.as_mut())?;
+        trainer.state = TrainState { step: state.step, best: state.best.clone(), throughput: state.throughput.clone(), evals: dir.read_evals()? };
+    }
+    let mut writer = FolderWriter { dir, spec, threads: tch::get_num_threads() as usize, total: setup.resolved.total_steps };
+    let stop_at = control.stop_after.unwrap_or(usize::MAX);
+    let mut progress = progress_observer(control, &setup.resolved);
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut writer];
+    if let Some(p) = progress.as_mut() {
+        observers.push(p.as_mut());
+    }
+    trainer.run(&setup, stop_at, &mut observers)?;
+    drop(observers);
+    let metrics = summarise(&trainer.state, &setup, trainer.model, started, notes);
+    dir.write_metrics(&metrics)?;
+    Ok(Run { dir: dir.path.clone(), metrics, log: dir.read_log()?, evals: trainer.state.evals.clone() })
+}
+
+/// `metrics.json` from the loop's final state.
+fn summarise(state: &TrainState, setup: &Setup, model: &Model, started: Instant, notes: Vec<String>) -> RunMetrics {
+    let at_end = |w: Weights| state.evals.iter().rev().find(|e| e.weights == w && e.step == state.step).map(|e| e.metrics.clone());
+    let t = &state.throughput;
+    let per_second = |n: usize| if t.train_seconds > 0.0 { n as f64 / t.train_seconds } else { 0.0 };
+    RunMetrics {
+        last: at_end(Weights::Model),
+        best: state.best.clone(),
+        swa: at_end(Weights::Swa),
+        steps: state.step,
+        total_steps: setup.resolved.total_steps,
+        finished: state.step == setup.resolved.total_steps,
+        train_examples: setup.train.len(),
+        dev_examples: setup.dev.len(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        train_samples_per_second: per_second(t.samples),
+        train_tokens_per_second: per_second(t.tokens),
+        lr_seconds: t.lr_seconds,
+        swa_seconds: t.swa_seconds,
+        step_seconds: t.train_seconds,
+        device: format!("{:?}", model.device()),
+        notes,
+    }
+}
+
+/// The observer that writes the run folder: the logs, `best/`, `last/` and `swa/`.
+struct FolderWriter<'a> {
+    dir: &'a RunDir,
+    spec: &'a RunSpec,
+    threads: usize,
+    total: usize,
+}
+
+impl Observer for FolderWriter<'_> {
+    fn step(&mut self, log: &StepLog) -> Result<()> {
+        self.dir.append_step(log)
+    }
+    fn evaluated(&mut self, record: &EvalRecord) -> Result<()> {
+        self.dir.append_eval(record)
+    }
+    fn improved(&mut self, _best: &Best, model: &Model) -> Result<()> {
+        self.dir.save_best(model)
+    }
+    fn checkpoint(&mut self, c: &Checkpoint<'_>) -> Result<()> {
+        let state = CheckpointState {
+            step: c.state.step,
+            total_steps: self.total,
+            adam_steps: c.optimizer.state().steps,
+            best: c.state.best.clone(),
+            swa_averaged: c.average.map_or(0, |a| a.n_averaged),
+            throughput: c.state.throughput.clone(),
+            threads: self.threads,
+            spec: self.spec.clone(),
+        };
+        self.dir.save_checkpoint(c.model, c.optimizer, c.average, &state)
+    }
+    fn averaged(&mut self, model: &Model) -> Result<()> {
+        self.dir.save_swa(model)
+    }
+}
+
+#[cfg(feature = "cli")]
+fn progress_observer(control: &RunControl, resolved: &Resolved) -> Option<Box<dyn Observer>> {
+    (!control.quiet).then(|| Box::new(crate::progress::ProgressBar::new(resolved)) as Box<dyn Observer>)
+}
+
+#[cfg(not(feature = "cli"))]
+fn progress_observer(_control: &RunControl, _resolved: &Resolved) -> Option<Box<dyn Observer>> {
+    None
+}
+
+/// Scores a saved model folder (one written by a run: `best/`, `swa/`) on the dev file of `data`.
+pub fn evaluate_folder(model_dir: &Path, data: &crate::spec::DataSpec) -> Result<crate::metrics::Metrics> {
+    let model = Model::load(model_dir, None, tch::Device::cuda_if_available())?;
+    let (_, dev) = data.load()?;
+    let encoded = dev.encode(model.tokenizer()?)?;
+    Ok(crate::train::evaluate(&model, &encoded, 128))
+}
+
+/// A table of runs side by side: steps, best dev score, the averaged weights' score, speed.
+pub fn comparison(runs: &[Run]) -> String {
+    let mut out = format!("{:<48} {:>8} {:>16} {:>10} {:>8}\n", "run", "steps", "best", "SWA", "ex/s");
+    for run in runs {
+        let m = &run.metrics;
+        let best = m.best.as_ref();
+        let swa = best.and_then(|b| m.swa.as_ref().and_then(|s| s.get(&b.metric)));
+        out.push_str(&format!(
+            "{:<48} {:>8} {:>16} {:>10} {:>8.1}\n",
+            run.dir.display(),
+            m.steps,
+            best.map(|b| format!("{} {:.4}", b.metric, b.value)).unwrap_or_else(|| "-".into()),
+            swa.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+            m.train_samples_per_second
+        ));
+    }
+    out
+}

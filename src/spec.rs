@@ -1,0 +1,251 @@
+//! The run specification: what defines a run — the model, the data, the recipe and the training
+//! settings — as one serde value. Every run writes it as `spec.json` in its folder, every default
+//! spelled out, and `tunelab train spec.json` replays it.
+//!
+//! What only steers one process (the output folder, stopping early, the progress bar) is not
+//! part of it: that is [`crate::run::RunControl`].
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::data::{Columns, Dataset, ReadOptions, TaskKind};
+use crate::error::{Error, Result};
+use crate::groups::GroupTable;
+use crate::model::{HeadSpec, Model, Pooling, Task};
+use crate::recipe::{LrTable, Recipe, Resolved};
+
+/// How a run is carried out (as opposed to what it does, the [`Recipe`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// A short name: run folders are called `<name>-<timestamp>`.
+    pub name: String,
+    pub epochs: usize,
+    /// At most this many optimizer steps: the schedule is laid out over the shorter of this and
+    /// the epochs.
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Tokens per text (special tokens included), longer ones truncated.
+    pub max_length: usize,
+    /// Clip the global gradient norm to this value (`torch.nn.utils.clip_grad_norm_`).
+    pub clip_grad_norm: Option<f64>,
+    /// Length bucketing: sort by length inside chunks of this many batches.
+    pub bucket: Option<usize>,
+    /// Shuffle the training examples each epoch (off: file order, as a benchmark needs).
+    pub shuffle: bool,
+    pub seed: u64,
+    /// libtorch's intra-op threads (`None`: libtorch's default).
+    pub threads: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            name: "run".into(),
+            epochs: 3,
+            max_steps: None,
+            batch_size: 32,
+            eval_batch_size: 128,
+            grad_accum: 1,
+            max_length: 128,
+            clip_grad_norm: Some(1.0),
+            bucket: None,
+            shuffle: true,
+            seed: 42,
+            threads: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+            ("grad_accum", self.grad_accum),
+            ("max_length", self.max_length),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(Error::Invalid(format!("training.{name} must be at least 1")));
+            }
+        }
+        if self.max_steps == Some(0) {
+            return Err(Error::Invalid("training.max_steps must be at least 1".into()));
+        }
+        if self.threads == Some(0) {
+            return Err(Error::Invalid("training.threads must be at least 1".into()));
+        }
+        if let Some(c) = self.clip_grad_norm
+            && !(c > 0.0 && c.is_finite())
+        {
+            return Err(Error::Invalid(format!("training.clip_grad_norm must be above 0, got {c}")));
+        }
+        Ok(())
+    }
+
+    /// Optimizer steps per epoch and in the whole run, for `examples` training examples.
+    pub fn run_length(&self, examples: usize) -> (usize, usize) {
+        let micro_per_epoch = examples.div_ceil(self.batch_size);
+        let steps_per_epoch = micro_per_epoch.div_ceil(self.grad_accum);
+        let total = (self.epochs * steps_per_epoch).min(self.max_steps.unwrap_or(usize::MAX));
+        (steps_per_epoch, total)
+    }
+}
+
+/// Where the data is and how to read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub train: PathBuf,
+    pub dev: PathBuf,
+    pub columns: Columns,
+    pub kind: TaskKind,
+    #[serde(default)]
+    pub skip_invalid: bool,
+    /// Use only the first rows of the training file (quick runs).
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    #[serde(default)]
+    pub dev_limit: Option<usize>,
+}
+
+impl DataSpec {
+    /// Reads and checks both files; the dev file is checked against the training classes.
+    pub fn load(&self) -> Result<(Dataset, Dataset)> {
+        let options = |limit| ReadOptions { columns: self.columns.clone(), kind: self.kind, skip_invalid: self.skip_invalid, limit };
+        let train = Dataset::read(&self.train, &options(self.train_limit), None)?;
+        let classes = match &train.task {
+            Task::Classification { labels } => Some(labels.clone()),
+            Task::Regression => None,
+        };
+        let dev = Dataset::read(&self.dev, &options(self.dev_limit), classes.as_deref())?;
+        Ok((train, dev))
+    }
+}
+
+/// Everything that defines a run: what `spec.json` holds and what `tunelab resume` reads back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// The pre-trained model folder.
+    pub model: PathBuf,
+    #[serde(default)]
+    pub pooling: Pooling,
+    pub data: DataSpec,
+    #[serde(default)]
+    pub recipe: Recipe,
+    #[serde(default)]
+    pub training: TrainConfig,
+}
+
+/// A specification made ready to train: the data read, the model loaded with its head, the
+/// recipe resolved against both.
+pub struct Prepared {
+    pub model: Model,
+    pub train: Dataset,
+    pub dev: Dataset,
+    pub table: GroupTable,
+    pub resolved: Resolved,
+    pub steps_per_epoch: usize,
+}
+
+impl RunSpec {
+    /// Reads a specification file (a run's `spec.json`, or one written by hand).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses a specification; `origin` names the source in errors.
+    pub fn from_json(text: &str, origin: &Path) -> Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| Error::Json { path: origin.into(), what: format!("field `{}`: {}", e.path(), e.inner()) })
+    }
+
+    /// The specification as the pretty JSON a run folder stores.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a run specification serialises") + "\n"
+    }
+
+    /// Reads the data, loads the model on `device` with the head the data calls for, and
+    /// resolves the recipe: every check that can fail before training happens here.
+    pub fn prepare(&self, device: Device) -> Result<Prepared> {
+        self.training.validate()?;
+        let (train, dev) = self.data.load()?;
+        let spec = HeadSpec { task: train.task.clone(), pooling: self.pooling };
+        let mut model = Model::load(&self.model, Some(spec), device)?;
+        let limit = model.encoder.max_positions();
+        if self.training.max_length > limit {
+            return Err(Error::Invalid(format!(
+                "training.max_length is {}, but {} embeds at most {limit} positions: set max_length to {limit} or less",
+                self.training.max_length,
+                self.model.display()
+            )));
+        }
+        model.set_max_length(self.training.max_length)?;
+        let (steps_per_epoch, total) = self.training.run_length(train.len());
+        let table = self.recipe.group_table(&model)?;
+        let resolved = self.recipe.resolve(&table, total, &train.task)?;
+        Ok(Prepared { model, train, dev, table, resolved, steps_per_epoch })
+    }
+
+    /// What the run would do, without training: the parameter groups and every group's LR at
+    /// every step.
+    pub fn plan(&self) -> Result<Plan> {
+        let p = self.prepare(Device::Cpu)?;
+        Ok(Plan {
+            name: self.training.name.clone(),
+            lrs: p.resolved.lr_table(),
+            warnings: p.resolved.warnings,
+            table: p.table,
+            total_steps: p.resolved.total_steps,
+            train_examples: p.train.len(),
+        })
+    }
+}
+
+/// What a run would do, computed before it trains.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The run's name (`training.name`).
+    pub name: String,
+    pub table: GroupTable,
+    pub lrs: LrTable,
+    pub total_steps: usize,
+    pub train_examples: usize,
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "run `{}`: {} training examples, {} optimizer steps", self.name, self.train_examples, self.total_steps)?;
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        write!(f, "{:#}", self.table)?;
+        write!(f, "{}", self.lrs)
+    }
+}
+
+impl DataSpec {
+    /// A regression or classification data set from two files and the names of the text and
+    /// label columns (every other setting at its default).
+    pub fn new(train: impl Into<PathBuf>, dev: impl Into<PathBuf>, text: &str, label: &str, kind: TaskKind) -> Self {
+        DataSpec {
+            train: train.into(),
+            dev: dev.into(),
+            columns: Columns::new(text, label),
+            kind,
+            skip_invalid: false,
+            train_limit: None,
+            dev_limit: None,
+        }
+    }
+}
