@@ -48,7 +48,7 @@ fn run_and_ablation_charts_read_what_runs_leave_behind() {
     let spec = tunelab::RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
-        data: tunelab::train::DataSpec {
+        data: tunelab::DataSpec {
             train: common::fixture("vader-sample/train.tsv"),
             dev: common::fixture("vader-sample/dev.tsv"),
             columns: tunelab::data::Columns::new("text", "score"),
@@ -58,25 +58,22 @@ fn run_and_ablation_charts_read_what_runs_leave_behind() {
             dev_limit: None,
         },
         recipe: Recipe { swa: Some(Swa { start: At::Step(2), ..Swa::default() }), ..Recipe::default() },
-        training: tunelab::TrainConfig { epochs: 1, batch_size: 8, quiet: true, out_dir: Some(dir.path().join("run")), ..Default::default() },
+        training: tunelab::TrainConfig { epochs: 1, batch_size: 8, ..Default::default() },
     };
-    let run = spec.run().unwrap();
-    let curves = tunelab::plot::RunCurves::read(&run.dir).unwrap();
+    let run = spec.run_with(&tunelab::RunControl::quiet_under(dir.path())).unwrap();
+    let curves = tunelab::run_dir::RunDir::open(&run.dir).unwrap().curves(None).unwrap();
     assert_eq!((curves.loss.len(), curves.metric.as_str()), (8, "rmse"));
     assert_eq!(curves.dev.len(), 1);
     let svg = Chart::runs(&[curves]).svg();
     assert!(svg.contains("Training loss") && svg.contains("Dev rmse") && svg.contains("run"), "run chart");
 
-    let row = |recipe: &str, seed: u64, best: f64| tunelab::ablation::Row {
-        recipe: recipe.into(),
-        seed,
-        metric: "rmse".into(),
-        best,
-        swa: None,
-        steps: 1,
-        seconds: 1.0,
-        dir: Default::default(),
-    };
-    let svg = Chart::ablation(&[row("baseline", 1, 1.2), row("baseline", 2, 1.3), row("+ LLRD", 1, 1.1)]).svg();
+    let set = |name: &str, best: Vec<f64>| tunelab::plot::ScoreSet { name: name.into(), best, swa: vec![] };
+    let svg = Chart::scores("rmse", vec![set("baseline", vec![1.2, 1.3]), set("+ LLRD", vec![1.1])]).svg();
     assert!(svg.contains("baseline") && svg.contains("+ LLRD") && svg.contains("mean ± sd"), "ablation chart");
+
+    // Another metric than the selection one, and a metric the run never logged.
+    let pearson = tunelab::run_dir::RunDir::open(&run.dir).unwrap().curves(Some("pearson")).unwrap();
+    assert_eq!(pearson.metric, "pearson");
+    let err = tunelab::run_dir::RunDir::open(&run.dir).unwrap().curves(Some("bleu")).unwrap_err().to_string();
+    assert!(err.contains("no metric `bleu`") && err.contains("pearson"), "{err}");
 }

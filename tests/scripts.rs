@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use tunelab::script::{Mode, Script};
+use tunelab::script::{Script, ScriptSettings};
 
 const QUICK: [&str; 8] = ["--set", "train_limit=96", "--set", "dev_limit=24", "--set", "max_steps=3", "--quiet", "--set"];
 
@@ -41,7 +41,7 @@ fn every_seed_script_runs_in_quick_mode() {
             p.file_name().unwrap().to_string_lossy().starts_with(&format!("{name}-"))
         });
         let dir = dir.unwrap_or_else(|| panic!("{name}: no run directory"));
-        let spec = tunelab::RunSpec::from_file(&dir.join("recipe.json")).unwrap();
+        let spec = tunelab::RunSpec::from_file(&dir.join("spec.json")).unwrap();
         assert_eq!((spec.training.seed, spec.training.max_steps, spec.data.train_limit), (7, Some(3), Some(96)), "{name}: --set reached the run");
         let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
         assert_eq!(metrics["steps"], 3, "{name}");
@@ -98,10 +98,10 @@ fn the_plan_equals_the_library_table_and_the_run_log() {
     run_args.extend_from_slice(&sets);
     ok(&tunelab(&run_args, runs.path()));
     let dir = std::fs::read_dir(runs.path()).unwrap().flatten().map(|e| e.path()).find(|p| p.is_dir()).unwrap();
-    let spec = tunelab::RunSpec::from_file(&dir.join("recipe.json")).unwrap();
+    let spec = tunelab::RunSpec::from_file(&dir.join("spec.json")).unwrap();
     let plan = std::env::set_current_dir(common::root()).map(|_| spec.plan().unwrap()).unwrap();
     assert_eq!(plan.lrs.lrs, table, "plan --lr-csv equals the library's table");
-    let log: Vec<tunelab::train::StepLog> =
+    let log: Vec<tunelab::run_dir::StepLog> =
         std::fs::read_to_string(dir.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     for entry in &log {
         let lrs: Vec<f64> = entry.lr.values().copied().collect();
@@ -140,7 +140,7 @@ fn script_errors_name_the_script_the_line_and_the_column() {
 fn set_accepts_only_declared_variables() {
     let runs = tempfile::tempdir().unwrap();
     let err = one_line_error(&tunelab(&["run", "scripts/full.rhai", "--set", "epochz=1"], runs.path()));
-    assert!(err.contains("--set epochz: the script declares no variable `epochz`") && err.contains("epochs"), "{err}");
+    assert!(err.contains("--set epochz: the script has no parameter `epochz`") && err.contains("epochs"), "{err}");
     let err = one_line_error(&tunelab(&["run", "scripts/full.rhai", "--set", "epochs"], runs.path()));
     assert_eq!(err, "error: --set epochs: expected NAME=VALUE\n");
 }
@@ -148,12 +148,59 @@ fn set_accepts_only_declared_variables() {
 #[test]
 fn integers_are_accepted_wherever_a_number_is() {
     let source = "let lr = 1;\nlet r = recipe(#{ lr: #{ kind: \"llrd\", top_lr: lr, decay: 1, head_lr: 2 }, warmup: 50, weight_decay: 0 });\nr";
-    let value = Script::from_source("ints.rhai", source).unwrap().eval(Mode::Run, &[]).unwrap();
+    let value = Script::from_source("ints.rhai", source).unwrap().run(&[], &ScriptSettings::plan()).unwrap().value;
     let recipe: tunelab::Recipe = value.cast();
     assert_eq!(recipe.lr, tunelab::groups::LrLayout::Llrd { top_lr: 1.0, decay: 1.0, head_lr: 2.0 });
     assert_eq!(recipe.warmup, tunelab::recipe::Warmup::Steps(50));
-    let fraction = Script::from_source("f.rhai", "recipe(#{ warmup: 0.1, swa: #{ start: 40 } })").unwrap().eval(Mode::Run, &[]).unwrap();
+    let fraction = Script::from_source("f.rhai", "recipe(#{ warmup: 0.1, swa: #{ start: 40 } })").unwrap().run(&[], &ScriptSettings::plan()).unwrap().value;
     let recipe: tunelab::Recipe = fraction.cast();
     assert_eq!(recipe.warmup, tunelab::recipe::Warmup::Fraction(0.1));
     assert_eq!(recipe.swa.unwrap().start, tunelab::techniques::swa::At::Step(40));
+}
+
+#[test]
+fn set_takes_any_rhai_literal_and_rejects_what_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.rhai");
+    std::fs::write(&path, "let name = \"x\"; let lr = 1e-4; let seeds = [1];\nlet r = recipe();\n`${name}|${lr}|${seeds.len()}`").unwrap();
+    let script = Script::from_file(&path).unwrap();
+    assert_eq!(script.parameters().keys().collect::<Vec<_>>(), ["lr", "name", "seeds"], "computed lets are not parameters");
+    let run = |sets: &[(&str, &str)]| {
+        let sets: Vec<(String, String)> = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        script.run(&sets, &ScriptSettings::plan()).map(|v| v.value.into_string().unwrap())
+    };
+    // Several declarations on one line, a value with `;` in it: the parsed script is changed, not its text.
+    assert_eq!(run(&[("name", "\"a;b\""), ("seeds", "[1, 2, 3]")]).unwrap(), "a;b|0.0001|3");
+    for bad in ["1e400", "[1, 2", "unquoted", "recipe()"] {
+        let err = run(&[("lr", bad)]).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("--set lr={bad}: ")) && err.contains("rhai literal"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn endless_loops_and_absurd_nesting_hit_a_named_limit() {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let looping = dir.path().join("loop.rhai");
+    std::fs::write(&looping, "let x = 0;\nloop { x += 1; }\n").unwrap();
+    let err = one_line_error(&tunelab(&["run", looping.to_str().unwrap(), "--max-operations", "10000"], runs.path()));
+    assert!(err.contains("loop.rhai:2:") && err.contains("more than 10000 operations") && err.contains("--max-operations"), "{err}");
+    let nested = dir.path().join("nested.rhai");
+    std::fs::write(&nested, format!("let x = {}1{};\n", "[".repeat(10_000), "]".repeat(10_000))).unwrap();
+    let err = one_line_error(&tunelab(&["run", nested.to_str().unwrap()], runs.path()));
+    assert!(err.contains("nested too deeply"), "{err}");
+}
+
+#[test]
+fn shard_and_plot_runs_refuse_to_do_nothing_silently() {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.rhai");
+    std::fs::write(&plain, "let x = 1;\nx\n").unwrap();
+    let err = one_line_error(&tunelab(&["run", plain.to_str().unwrap(), "--shard", "1/2"], runs.path()));
+    assert!(err.contains("--shard: the script runs no ablation"), "{err}");
+    let empty = dir.path().join("empty.rhai");
+    std::fs::write(&empty, "plot_runs([], \"x.png\");\n").unwrap();
+    let err = one_line_error(&tunelab(&["run", empty.to_str().unwrap()], runs.path()));
+    assert!(err.contains("empty.rhai:1:1: plot_runs(.., \"x.png\"): the list of runs is empty"), "{err}");
 }

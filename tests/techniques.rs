@@ -25,6 +25,7 @@ fn reinit_of_the_top_two_layers_and_the_pooler() {
     // Exactly the tensors of layers 4 and 5 and the pooler, and every one of them.
     let expected: Vec<String> = model
         .parameters()
+        .unwrap()
         .into_iter()
         .filter(|p| matches!(Block::of(&p.name), Some(Block::Layer(4 | 5) | Block::Pooler)))
         .map(|p| p.name)
@@ -34,7 +35,7 @@ fn reinit_of_the_top_two_layers_and_the_pooler() {
 
     let std = model.encoder.config.initializer_range;
     let vars = model.variables();
-    for p in model.parameters() {
+    for p in model.parameters().unwrap() {
         let now = &vars[&p.name];
         if !report.tensors.contains(&p.name) {
             assert!(now.equal(&before[&p.name]), "{} changed but was not re-initialised", p.name);
@@ -82,7 +83,7 @@ fn reinit_of_more_layers_than_the_model_has_is_an_error() {
 fn the_averaged_weights_swap_in_and_out_without_copies() {
     let model = Model::load(common::fixture("tiny_bert"), Some(HeadSpec::regression(Pooling::Cls)), Device::Cpu).unwrap();
     let vars = model.variables();
-    let params: Vec<(String, Tensor)> = model.parameters().into_iter().map(|p| (p.name.clone(), vars[&p.name].shallow_clone())).collect();
+    let params: Vec<(String, Tensor)> = model.parameters().unwrap().into_iter().map(|p| (p.name.clone(), vars[&p.name].shallow_clone())).collect();
     let own = snapshot(&model);
     let mut avg = WeightAverage::new(Averaging::Swa, &params);
     avg.update(&params);

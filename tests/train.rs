@@ -9,10 +9,15 @@ use tunelab::data::{Columns, TaskKind};
 use tunelab::groups::LrLayout;
 use tunelab::recipe::{Eval, Recipe, Warmup};
 use tunelab::techniques::{Reinit, Swa, swa::At};
-use tunelab::train::{DataSpec, EvalRecord, RunSpec, StepLog, TrainConfig};
-use tunelab::{HeadSpec, Model};
+use tunelab::run_dir::{EvalRecord, StepLog, Weights};
+use tunelab::{DataSpec, HeadSpec, Model, Run, RunControl, RunSpec, TrainConfig};
 
-fn spec(out: &Path) -> RunSpec {
+/// Trains `spec` quietly into the folder `out`.
+fn run_in(spec: &RunSpec, out: &Path) -> tunelab::Result<Run> {
+    spec.run_with(&RunControl { out: Some(out.to_path_buf()), quiet: true, ..RunControl::default() })
+}
+
+fn spec() -> RunSpec {
     RunSpec {
         model: fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
@@ -38,8 +43,6 @@ fn spec(out: &Path) -> RunSpec {
             batch_size: 16,
             seed: 1,
             threads: Some(1),
-            quiet: true,
-            out_dir: Some(out.to_path_buf()),
             ..TrainConfig::default()
         },
     }
@@ -52,11 +55,11 @@ fn lines<T: for<'de> serde::Deserialize<'de>>(path: PathBuf) -> Vec<T> {
 #[test]
 fn a_run_leaves_its_recipe_logs_metrics_and_models_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec(dir.path());
-    let run = spec.run().unwrap();
+    let spec = spec();
+    let run = run_in(&spec, dir.path()).unwrap();
     // 240 sentences in batches of 16: 15 steps per epoch, 2 epochs.
     assert_eq!((run.metrics.steps, run.metrics.total_steps, run.metrics.finished), (30, 30, true));
-    assert_eq!(RunSpec::from_file(&dir.path().join("recipe.json")).unwrap(), spec);
+    assert_eq!(RunSpec::from_file(&dir.path().join("spec.json")).unwrap(), spec);
 
     // log.jsonl: one line per step, every group's LR equal to the recipe's LR table.
     let log: Vec<StepLog> = lines(dir.path().join("log.jsonl"));
@@ -76,9 +79,9 @@ fn a_run_leaves_its_recipe_logs_metrics_and_models_behind() {
 
     // eval.jsonl: every 5 steps (epoch ends coincide), the SWA weights once averaged.
     let evals: Vec<EvalRecord> = lines(dir.path().join("eval.jsonl"));
-    let model_steps: Vec<usize> = evals.iter().filter(|e| e.weights == "model").map(|e| e.step).collect();
+    let model_steps: Vec<usize> = evals.iter().filter(|e| e.weights == Weights::Model).map(|e| e.step).collect();
     assert_eq!(model_steps, [5, 10, 15, 20, 25, 30]);
-    let swa_steps: Vec<usize> = evals.iter().filter(|e| e.weights == "swa").map(|e| e.step).collect();
+    let swa_steps: Vec<usize> = evals.iter().filter(|e| e.weights == Weights::Swa).map(|e| e.step).collect();
     assert_eq!(swa_steps, [20, 25, 30], "SWA starts after optimizer step 15 (0-based)");
     for key in ["rmse", "mae", "pearson", "spearman", "loss"] {
         assert!(evals[0].metrics.contains_key(key), "{key}");
@@ -86,7 +89,7 @@ fn a_run_leaves_its_recipe_logs_metrics_and_models_behind() {
 
     // metrics.json and the best model: the best is the lowest RMSE, and best/ reproduces it.
     let best = run.metrics.best.clone().unwrap();
-    let lowest = evals.iter().filter(|e| e.weights == "model").map(|e| e.metrics["rmse"]).fold(f64::INFINITY, f64::min);
+    let lowest = evals.iter().filter(|e| e.weights == Weights::Model).map(|e| e.metrics["rmse"]).fold(f64::INFINITY, f64::min);
     assert_eq!(best.value, lowest);
     let reloaded = Model::load(dir.path().join("best"), None, tch::Device::Cpu).unwrap();
     let (_, dev) = spec.data.load().unwrap();
@@ -106,10 +109,10 @@ fn a_run_leaves_its_recipe_logs_metrics_and_models_behind() {
 fn the_same_seed_gives_the_same_loss_at_every_step() {
     let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let losses = |dir: &Path, seed: u64| -> Vec<f64> {
-        let mut s = spec(dir);
+        let mut s = spec();
         s.training.seed = seed;
         s.training.max_steps = Some(12);
-        s.run().unwrap().log.iter().map(|l| l.loss).collect()
+        run_in(&s, dir).unwrap().log.iter().map(|l| l.loss).collect()
     };
     let first = losses(a.path(), 3);
     assert_eq!(first, losses(b.path(), 3));
@@ -127,14 +130,14 @@ fn tunelab(args: &[&str]) -> std::process::Output {
 fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     let root = tempfile::tempdir().unwrap();
     let spec_path = root.path().join("spec.json");
-    let mut s = spec(root.path());
-    s.training.out_dir = None;
+    let s = spec();
     std::fs::write(&spec_path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
     let (straight, resumed) = (root.path().join("straight"), root.path().join("resumed"));
     let sp = spec_path.to_str().unwrap();
     tunelab(&["train", sp, "--out", straight.to_str().unwrap(), "--quiet"]);
     let out = tunelab(&["train", sp, "--out", resumed.to_str().unwrap(), "--quiet", "--stop-after", "15"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped (resumable) after 15 of 30 steps"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stopped (resumable: tunelab resume") && stdout.contains("after 15 of 30 steps"), "{stdout}");
     assert!(!resumed.join("swa").exists(), "an unfinished run has no final SWA model");
     tunelab(&["resume", resumed.to_str().unwrap(), "--quiet"]);
     for file in [
@@ -161,17 +164,17 @@ fn a_non_finite_loss_stops_the_run_naming_the_step() {
         rows.push_str(&format!("the film {i}\t1e30\n"));
     }
     std::fs::write(&data, rows).unwrap();
-    let mut s = spec(&dir.path().join("run"));
+    let mut s = spec();
     s.data.train = data.clone();
     s.data.dev = data;
-    let err = s.run().unwrap_err().to_string();
+    let err = run_in(&s, &dir.path().join("run")).unwrap_err().to_string();
     assert_eq!(err, "the loss became inf at optimizer step 0; the last checkpoint before it is still usable");
 }
 
 #[test]
 fn classification_with_accumulation_and_bucketing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = spec(dir.path());
+    let mut s = spec();
     s.data.columns = Columns::new("text", "label");
     s.data.kind = TaskKind::Classification;
     s.recipe.swa = None;
@@ -180,7 +183,7 @@ fn classification_with_accumulation_and_bucketing() {
     s.training.batch_size = 8;
     s.training.grad_accum = 4;
     s.training.bucket = Some(4);
-    let run = s.run().unwrap();
+    let run = run_in(&s, dir.path()).unwrap();
     // 240 / 8 = 30 micro-batches, 4 per step: 8 steps (the last with 2).
     assert_eq!(run.metrics.total_steps, 8);
     let best = run.metrics.best.unwrap();
@@ -195,7 +198,7 @@ fn bad_data_is_one_clear_line_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("bad.tsv");
     std::fs::write(&data, "text\tscore\ngood film\t1.5\nbad film\tterrible\n").unwrap();
-    let mut s = spec(&dir.path().join("run"));
+    let mut s = spec();
     s.data.train = data.clone();
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, serde_json::to_string(&s).unwrap()).unwrap();
@@ -208,9 +211,9 @@ fn bad_data_is_one_clear_line_from_the_cli() {
 #[test]
 fn a_recipe_that_does_not_fit_the_run_fails_before_training() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = spec(dir.path());
+    let mut s = spec();
     s.recipe.warmup = Warmup::Steps(100);
-    let err = s.run().unwrap_err().to_string();
+    let err = run_in(&s, dir.path()).unwrap_err().to_string();
     assert_eq!(err, "the warm-up of 100 steps is longer than the run (30 steps)");
     assert!(!dir.path().join("log.jsonl").exists(), "nothing trained");
 }
