@@ -230,6 +230,7 @@ impl Recipe {
         if total == 0 {
             return Err(Error::Invalid("the run has no optimizer step".into()));
         }
+        self.lr.validate()?;
         let warnings = self.lr.warnings();
         let warmup = self.warmup.steps(total)?;
         if warmup > total {

@@ -58,7 +58,7 @@ fn run_and_ablation_charts_read_what_runs_leave_behind() {
             dev_limit: None,
         },
         recipe: Recipe { swa: Some(Swa { start: At::Step(2), ..Swa::default() }), ..Recipe::default() },
-        training: tunelab::TrainConfig { epochs: 1, batch_size: 8, ..Default::default() },
+        training: tunelab::TrainConfig { epochs: 1, batch_size: 8, max_length: 64, ..Default::default() },
     };
     let run = spec.run_with(&tunelab::RunControl::quiet_under(dir.path())).unwrap();
     let curves = tunelab::run_dir::RunDir::open(&run.dir).unwrap().curves(None).unwrap();

@@ -43,6 +43,7 @@ fn spec() -> RunSpec {
             batch_size: 16,
             seed: 1,
             threads: Some(1),
+            max_length: 64,
             ..TrainConfig::default()
         },
     }
