@@ -242,8 +242,11 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
 fn report(run: &tunelab::Run) -> anyhow::Result<()> {
     let m = &run.metrics;
     let state = if m.finished { "finished".to_string() } else { format!("stopped (resumable: tunelab resume {})", run.dir.display()) };
-    for note in &m.notes {
-        println!("note: {note}");
+    for note in &run.recovery {
+        eprintln!("note: {note}");
+    }
+    for warning in &m.warnings {
+        eprintln!("warning: {warning}");
     }
     println!("run {state} after {} of {} steps: {}", m.steps, m.total_steps, run.dir.display());
     if let Some(best) = &m.best {

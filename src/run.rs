@@ -43,6 +43,9 @@ impl RunControl {
 pub struct Run {
     pub dir: PathBuf,
     pub metrics: RunMetrics,
+    /// What resuming had to repair (a stale lock, an interrupted checkpoint...): shown, not stored,
+    /// so that a resumed run's files equal an uninterrupted run's.
+    pub recovery: Vec<String>,
     pub log: Vec<StepLog>,
     pub evals: Vec<EvalRecord>,
 }
@@ -51,7 +54,7 @@ impl Run {
     /// Reads a run folder back.
     pub fn open(dir: impl AsRef<Path>) -> Result<Run> {
         let folder = RunDir::open(dir.as_ref())?;
-        Ok(Run { dir: folder.path.clone(), metrics: folder.read_metrics()?, log: folder.read_log()?, evals: folder.read_evals()? })
+        Ok(Run { dir: folder.path.clone(), metrics: folder.read_metrics()?, recovery: Vec::new(), log: folder.read_log()?, evals: folder.read_evals()? })
     }
 }
 
@@ -74,9 +77,8 @@ impl RunSpec {
         };
         let (dir, lock) = RunDir::create(&path, control.force)?;
         dir.write_spec(self)?;
-        let mut notes: Vec<String> = lock.note.iter().cloned().collect();
-        notes.extend(prepared.resolved.warnings.iter().cloned());
-        execute(self, prepared, &dir, None, notes, control, lock)
+        let recovery: Vec<String> = lock.note.iter().cloned().collect();
+        execute(self, prepared, &dir, None, recovery, control, lock)
     }
 }
 
@@ -85,8 +87,8 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     let folder = RunDir::open(dir)?;
     let lock = Lock::acquire(dir)?;
     let spec = folder.read_spec()?;
-    let (state, mut notes) = folder.recover()?;
-    notes.extend(lock.note.iter().cloned());
+    let (state, mut recovery) = folder.recover()?;
+    recovery.extend(lock.note.iter().cloned());
     apply_threads(&spec)?;
     if let Some(state) = &state {
         let (was, is) = (serde_json::to_value(&state.spec).expect("serialises"), serde_json::to_value(&spec).expect("serialises"));
@@ -121,7 +123,7 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
         )));
     }
     let control = RunControl { out: Some(dir.to_path_buf()), ..control.clone() };
-    execute(&spec, prepared, &folder, state, notes, &control, lock)
+    execute(&spec, prepared, &folder, state, recovery, &control, lock)
 }
 
 fn apply_threads(spec: &RunSpec) -> Result<()> {
@@ -132,7 +134,7 @@ fn apply_threads(spec: &RunSpec) -> Result<()> {
 }
 
 /// Trains a prepared specification in its folder, from `state`'s checkpoint or from the start.
-fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<CheckpointState>, notes: Vec<String>, control: &RunControl, _lock: Lock) -> Result<Run> {
+fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<CheckpointState>, recovery: Vec<String>, control: &RunControl, _lock: Lock) -> Result<Run> {
     let started = Instant::now();
     let Prepared { mut model, train, dev, table, resolved, steps_per_epoch } = prepared;
     let tokenizer = model.tokenizer()?.clone();
@@ -157,13 +159,13 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     }
     trainer.run(&setup, stop_at, &mut observers)?;
     drop(observers);
-    let metrics = summarise(&trainer.state, &setup, trainer.model, started, notes);
+    let metrics = summarise(&trainer.state, &setup, trainer.model, started);
     dir.write_metrics(&metrics)?;
-    Ok(Run { dir: dir.path.clone(), metrics, log: dir.read_log()?, evals: trainer.state.evals.clone() })
+    Ok(Run { dir: dir.path.clone(), metrics, recovery, log: dir.read_log()?, evals: trainer.state.evals.clone() })
 }
 
 /// `metrics.json` from the loop's final state.
-fn summarise(state: &TrainState, setup: &Setup, model: &Model, started: Instant, notes: Vec<String>) -> RunMetrics {
+fn summarise(state: &TrainState, setup: &Setup, model: &Model, started: Instant) -> RunMetrics {
     let at_end = |w: Weights| state.evals.iter().rev().find(|e| e.weights == w && e.step == state.step).map(|e| e.metrics.clone());
     let t = &state.throughput;
     let per_second = |n: usize| if t.train_seconds > 0.0 { n as f64 / t.train_seconds } else { 0.0 };
@@ -183,7 +185,7 @@ fn summarise(state: &TrainState, setup: &Setup, model: &Model, started: Instant,
         swa_seconds: t.swa_seconds,
         step_seconds: t.train_seconds,
         device: format!("{:?}", model.device()),
-        notes,
+        warnings: setup.resolved.warnings.clone(),
     }
 }
 

@@ -108,9 +108,9 @@ pub struct RunMetrics {
     pub swa_seconds: f64,
     pub step_seconds: f64,
     pub device: String,
-    /// Warnings about the recipe, and what recovery did when the run was resumed.
+    /// Warnings about the recipe (settings that are legal but probably not meant).
     #[serde(default)]
-    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 /// What `last/state.json` holds besides the tensors.

@@ -198,6 +198,7 @@ impl<'m> Trainer<'m> {
             self.state.throughput.samples += indices.len();
             self.state.throughput.tokens += batch.tokens() as usize;
         }
+        crate::files::failpoint("step");
         if let Some(max) = config.clip_grad_norm {
             clip_grad_norm(&self.params, max);
         }
