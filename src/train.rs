@@ -108,8 +108,8 @@ impl Setup {
     }
 
     fn evaluation_due(&self, done: usize) -> bool {
-        let epoch_end = done % self.steps_per_epoch == 0;
-        self.evaluation.every.is_some_and(|n| done % n == 0) || (self.evaluation.epoch_end && epoch_end) || done == self.resolved.total_steps
+        let epoch_end = done.is_multiple_of(self.steps_per_epoch);
+        self.evaluation.every.is_some_and(|n| done.is_multiple_of(n)) || (self.evaluation.epoch_end && epoch_end) || done == self.resolved.total_steps
     }
 }
 

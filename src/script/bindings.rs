@@ -1,7 +1,8 @@
 //! The functions and types scripts see. Each converts its arguments, calls the library, records
 //! what the call produced for the caller, and converts the result or the error; nothing else.
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 use serde::{Serialize, de::DeserializeOwned};
@@ -73,7 +74,15 @@ fn named_recipes(recipes: Array) -> Fallible<Vec<(String, Recipe)>> {
         .collect()
 }
 
-pub(super) fn register(engine: &mut Engine, record: Arc<Mutex<ScriptValue>>, settings: ScriptSettings) {
+pub(super) fn register(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
+    register_values(engine);
+    register_runs(engine, record.clone(), settings.clone());
+    register_ablate(engine, record, settings);
+    register_run_fields(engine);
+}
+
+/// The values a script composes: `model`, `data`, `recipe`, `training`, and small helpers.
+fn register_values(engine: &mut Engine) {
     engine
         .register_type_with_name::<ModelRef>("Model")
         .register_type_with_name::<DataSpec>("Data")
@@ -98,24 +107,27 @@ pub(super) fn register(engine: &mut Engine, record: Arc<Mutex<ScriptValue>>, set
     engine.register_fn("warmup_steps", |r: &mut Recipe, total: i64| -> Fallible<i64> {
         r.warmup.steps(total.max(0) as usize).map(|s| s as i64).map_err(fail)
     });
+}
 
+/// `plan`, `train`, `evaluate`, `plot_runs`, `compare`.
+fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
     let rec = record.clone();
     engine.register_fn("plan", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<()> {
         let plan = spec(&m, &d, &r, &t).plan().map_err(fail)?;
-        rec.lock().expect("not poisoned").plans.push(plan);
+        rec.borrow_mut().plans.push(plan);
         Ok(())
     });
 
-    let (rec, s) = (record.clone(), settings.clone());
+    let (rec, s) = (record, settings);
     engine.register_fn("train", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<RunRef> {
         let spec = spec(&m, &d, &r, &t);
         if s.plan_only {
             let plan = spec.plan().map_err(fail)?;
-            rec.lock().expect("not poisoned").plans.push(plan);
+            rec.borrow_mut().plans.push(plan);
             return Ok(RunRef(None));
         }
         let run = spec.run_with(&s.control).map_err(fail)?;
-        rec.lock().expect("not poisoned").runs.push(run.clone());
+        rec.borrow_mut().runs.push(run.clone());
         Ok(RunRef(Some(run)))
     });
 
@@ -145,7 +157,10 @@ pub(super) fn register(engine: &mut Engine, record: Arc<Mutex<ScriptValue>>, set
         let runs: Vec<Run> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.0).collect();
         run::comparison(&runs)
     });
+}
 
+/// `ablate(model, data, [#{ name, recipe }], training, #{ seeds, out })`.
+fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
     let (rec, s) = (record, settings);
     engine.register_fn("ablate", move |m: ModelRef, d: DataSpec, recipes: Array, t: TrainConfig, options: Map| -> Fallible<Array> {
         #[derive(serde::Deserialize)]
@@ -159,15 +174,18 @@ pub(super) fn register(engine: &mut Engine, record: Arc<Mutex<ScriptValue>>, set
         let base = spec(&m, &d, &Recipe::default(), &t);
         if s.plan_only {
             let plans = ablation.plans(&base).map_err(fail)?;
-            rec.lock().expect("not poisoned").plans.extend(plans);
+            rec.borrow_mut().plans.extend(plans);
             return Ok(Array::new());
         }
         let (rows, summaries) = ablation.run_and_report(&base, s.shard, s.control.quiet).map_err(fail)?;
         let value = summaries.iter().flatten().map(to_dynamic).collect();
-        rec.lock().expect("not poisoned").ablations.push(AblationResult { out: ablation.out, rows, summaries });
+        rec.borrow_mut().ablations.push(AblationResult { out: ablation.out, rows, summaries });
         Ok(value)
     });
+}
 
+/// What a script reads of a run: `run.dir`, `run.best`, `run.swa`...
+fn register_run_fields(engine: &mut Engine) {
     engine.register_get("dir", |r: &mut RunRef| r.0.as_ref().map(|run| run.dir.display().to_string()).unwrap_or_default());
     engine.register_get("planned", |r: &mut RunRef| r.0.is_none());
     engine.register_get("steps", |r: &mut RunRef| r.0.as_ref().map_or(0, |run| run.metrics.steps as i64));

@@ -31,7 +31,8 @@ mod bindings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Expr, ParseError, Position, Stmt};
 
@@ -110,7 +111,7 @@ impl Script {
 
     /// Parses a script held in memory; `name` is used in error messages.
     pub fn from_source(name: &str, source: &str) -> Result<Self> {
-        let engine = engine(Arc::default(), &ScriptSettings::default());
+        let engine = engine(Rc::default(), &ScriptSettings::default());
         let ast = engine.compile(source).map_err(|e| parse_error(name, &e))?;
         let parameters = ast
             .statements()
@@ -152,14 +153,14 @@ impl Script {
             other => other.clone(),
         });
         let ast = AST::new(statements, self.ast.shared_lib().clone());
-        let record = Arc::new(Mutex::new(ScriptValue::default()));
+        let record = Rc::new(RefCell::new(ScriptValue::default()));
         let mut engine = engine(record.clone(), settings);
         if let Some(dir) = &self.dir {
             engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir));
         }
         let value = engine.eval_ast::<Dynamic>(&ast).map_err(|e| runtime_error(&self.name, &e, settings))?;
         drop(engine);
-        let mut out = std::mem::take(&mut *record.lock().expect("not poisoned"));
+        let mut out = record.take();
         out.value = value;
         Ok(out)
     }
@@ -185,7 +186,7 @@ fn literal(name: &str, raw: &str) -> Result<Dynamic> {
 }
 
 /// An engine with tunelab's functions, printing to stdout, with an operation limit.
-fn engine(record: Arc<Mutex<ScriptValue>>, settings: &ScriptSettings) -> Engine {
+fn engine(record: Rc<RefCell<ScriptValue>>, settings: &ScriptSettings) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(settings.max_operations);
     engine.on_print(|s| println!("{s}"));
