@@ -95,6 +95,7 @@ impl Ablation {
             let mut spec = base.clone();
             spec.recipe = recipe.clone();
             spec.training.seed = seed;
+            spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
             let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet, ..RunControl::default() };
             let run = spec.run_with(&control)?;
             let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("run {name} (seed {seed}) was never evaluated")))?;

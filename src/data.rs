@@ -79,9 +79,67 @@ pub struct ReadOptions {
     /// Skip invalid rows (and count them) instead of failing.
     #[serde(default)]
     pub skip_invalid: bool,
-    /// Keep only the first this many valid rows (quick runs).
+    /// Keep only this many valid rows (quick runs, learning curves), chosen as `subset` says.
     #[serde(default)]
     pub limit: Option<usize>,
+    #[serde(default)]
+    pub subset: Subset,
+}
+
+/// Which rows a `limit` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Subset {
+    /// A seeded random sample, stratified by class for classification (each class keeps its
+    /// share), in file order. The default: a file sorted by class or source gives a fair sample.
+    Random {
+        #[serde(default)]
+        seed: u64,
+    },
+    /// The first rows of the file.
+    First,
+}
+
+impl Default for Subset {
+    fn default() -> Self {
+        Subset::Random { seed: 0 }
+    }
+}
+
+impl Subset {
+    /// The indices (into `labels`, in order) of the `limit` items to keep.
+    pub fn choose(self, labels: &[&str], limit: usize, stratify: bool) -> Vec<usize> {
+        let n = labels.len();
+        if limit >= n {
+            return (0..n).collect();
+        }
+        let Subset::Random { seed } = self else { return (0..limit).collect() };
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut chosen: Vec<usize> = if stratify {
+            // Largest-remainder quotas per class, each class's rows in shuffled order.
+            let mut classes: Vec<&str> = labels.to_vec();
+            classes.sort();
+            classes.dedup();
+            let count = |c: &str| labels.iter().filter(|l| **l == c).count();
+            let exact: Vec<f64> = classes.iter().map(|c| limit as f64 * count(c) as f64 / n as f64).collect();
+            let mut quota: Vec<usize> = exact.iter().map(|q| q.floor() as usize).collect();
+            let mut by_remainder: Vec<usize> = (0..classes.len()).collect();
+            by_remainder.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+            for &c in by_remainder.iter().take(limit - quota.iter().sum::<usize>()) {
+                quota[c] += 1;
+            }
+            classes
+                .iter()
+                .zip(quota)
+                .flat_map(|(c, q)| order.iter().copied().filter(|&i| labels[i] == *c).take(q).collect::<Vec<_>>())
+                .collect()
+        } else {
+            order.into_iter().take(limit).collect()
+        };
+        chosen.sort_unstable();
+        chosen
+    }
 }
 
 /// A raw row: the line and the values of the requested columns (None when absent).
@@ -175,12 +233,10 @@ fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
     Ok(rows)
 }
 
-/// The sorted classes of the labels of the rows a training set uses (the first `limit` rows with
-/// a label). A column with more than [`MAX_CLASSES`] classes, or of numbers that are not all
-/// whole, is an error suggesting regression.
-fn classes_of(path: &Path, rows: &[RawRow], column: &str, limit: Option<usize>) -> Result<Vec<String>> {
-    let used = rows.iter().filter(|r| r.problem.is_none()).filter_map(|r| r.label.as_deref().map(str::trim)).filter(|l| !l.is_empty());
-    let used: Vec<&str> = used.take(limit.unwrap_or(usize::MAX)).collect();
+/// The sorted classes of the labels a training set uses. A column with more than
+/// [`MAX_CLASSES`] classes, or of numbers that are not all whole, is an error suggesting
+/// regression.
+fn classes_of(path: &Path, used: &[&str], column: &str) -> Result<Vec<String>> {
     let numbers: Vec<f64> = used.iter().filter_map(|l| l.parse::<f64>().ok()).collect();
     if !used.is_empty() && numbers.len() == used.len() && numbers.iter().any(|x| x.fract() != 0.0) {
         return Err(Error::Data {
@@ -215,27 +271,41 @@ impl Dataset {
         }
         let rows = read_rows(path, &options.columns)?;
         let cols = &options.columns;
-        let mut labels: Vec<String> = match (options.kind, classes) {
-            (TaskKind::Classification, Some(c)) => c.to_vec(),
-            (TaskKind::Classification, None) => classes_of(path, &rows, &cols.label, options.limit)?,
-            (TaskKind::Regression, _) => Vec::new(),
-        };
-        let mut examples = Vec::new();
+        // Every row is checked; classes are mapped once the rows to use are chosen.
+        let mut valid: Vec<(Example, &str)> = Vec::new();
         let mut skipped = 0;
-        for row in rows {
-            if options.limit.is_some_and(|n| examples.len() >= n) {
-                break;
-            }
+        for row in &rows {
             let checked = match &row.problem {
                 Some(problem) => Err(problem.clone()),
-                None => check_row(&row, cols, options.kind, &labels),
+                None => check_row(row, cols, options.kind, classes),
             };
             match checked {
-                Ok(example) => examples.push(example),
+                Ok(example) => valid.push((example, row.label.as_deref().map_or("", str::trim))),
                 Err(_) if options.skip_invalid => skipped += 1,
                 Err(what) => return Err(Error::Data { path: path.into(), line: Some(row.line), what }),
             }
         }
+        let raw: Vec<&str> = valid.iter().map(|(_, l)| *l).collect();
+        let classification = options.kind == TaskKind::Classification;
+        let chosen = match options.limit {
+            Some(limit) => options.subset.choose(&raw, limit, classification),
+            None => (0..valid.len()).collect(),
+        };
+        let labels: Vec<String> = match classes {
+            Some(c) => c.to_vec(),
+            None if classification => classes_of(path, &chosen.iter().map(|&i| raw[i]).collect::<Vec<_>>(), &cols.label)?,
+            None => Vec::new(),
+        };
+        let examples: Vec<Example> = chosen
+            .into_iter()
+            .map(|i| {
+                let (mut e, label) = valid[i].clone();
+                if classification {
+                    e.label = labels.iter().position(|c| c == label).expect("classes come from these labels") as f64;
+                }
+                e
+            })
+            .collect();
         if examples.is_empty() {
             return Err(Error::Data { path: path.into(), line: None, what: "no valid rows".into() });
         }
@@ -249,7 +319,7 @@ impl Dataset {
                         what: format!("column `{}` has {} distinct label(s); classification needs at least 2", cols.label, labels.len()),
                     });
                 }
-                Task::Classification { labels: std::mem::take(&mut labels) }
+                Task::Classification { labels }
             }
         };
         Ok(Dataset { path: path.into(), examples, task, skipped })
@@ -282,7 +352,9 @@ impl Dataset {
     }
 }
 
-fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: &[String]) -> std::result::Result<Example, String> {
+/// Checks a row. A classification label is checked against `classes` when they are known (the
+/// dev file); its class index is filled in by the caller.
+fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: Option<&[String]>) -> std::result::Result<Example, String> {
     let text = row.text.as_deref().ok_or_else(|| format!("column `{}` is missing", cols.text))?;
     if text.trim().is_empty() {
         return Err(format!("column `{}` is empty", cols.text));
@@ -304,11 +376,12 @@ fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: &[String]) -
             Ok(v) => return Err(format!("column `{}`: {v} is not a finite number", cols.label)),
             Err(_) => return Err(format!("column `{}`: `{raw}` is not a number", cols.label)),
         },
-        TaskKind::Classification => match classes.iter().position(|c| c == raw) {
-            Some(i) => i as f64,
-            None => {
-                return Err(format!("column `{}`: `{raw}` is not one of the training classes ({})", cols.label, classes.join(", ")));
+        TaskKind::Classification if raw.is_empty() => return Err(format!("column `{}` is empty", cols.label)),
+        TaskKind::Classification => match classes {
+            Some(c) if !c.iter().any(|c| c == raw) => {
+                return Err(format!("column `{}`: `{raw}` is not one of the training classes ({})", cols.label, c.join(", ")));
             }
+            _ => f64::NAN,
         },
     };
     Ok(Example { text: text.to_string(), pair, label, line: row.line })
@@ -380,7 +453,7 @@ mod tests {
     }
 
     fn regression() -> ReadOptions {
-        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None }
+        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None, subset: Subset::First }
     }
 
     #[test]
@@ -420,7 +493,7 @@ mod tests {
     #[test]
     fn classes_come_from_the_training_file_and_unknown_ones_fail() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None };
+        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None, subset: Subset::First };
         let train = write(dir.path(), "t.csv", "text,label\n\"a, b\",pos\nc,neg\nd,pos\n");
         let d = Dataset::read(&train, &opts, None).unwrap();
         assert_eq!(d.task, Task::Classification { labels: vec!["neg".into(), "pos".into()] });
@@ -452,5 +525,19 @@ mod tests {
         let bucketed = enc.plan(8, 1, 0, Some(4));
         assert_eq!(bucketed.concat().len(), 50);
         assert!(padded(&bucketed) < padded(&a), "bucketing pads less: {} vs {}", padded(&bucketed), padded(&a));
+    }
+
+    #[test]
+    fn a_random_subset_is_seeded_stratified_and_in_file_order() {
+        // 30 of class a, 10 of class b, sorted by class as some files are.
+        let labels: Vec<&str> = std::iter::repeat_n("a", 30).chain(std::iter::repeat_n("b", 10)).collect();
+        let chosen = Subset::Random { seed: 7 }.choose(&labels, 8, true);
+        assert_eq!(chosen.len(), 8);
+        assert_eq!(chosen.iter().filter(|&&i| labels[i] == "b").count(), 2, "each class keeps its share: {chosen:?}");
+        assert!(chosen.windows(2).all(|w| w[0] < w[1]), "file order");
+        assert_eq!(chosen, Subset::Random { seed: 7 }.choose(&labels, 8, true), "seeded");
+        assert_ne!(chosen, Subset::Random { seed: 8 }.choose(&labels, 8, true));
+        assert_eq!(Subset::First.choose(&labels, 3, true), [0, 1, 2]);
+        assert_eq!(Subset::Random { seed: 1 }.choose(&labels, 99, true).len(), 40);
     }
 }

@@ -43,6 +43,7 @@ pub mod schedule;
 pub mod script;
 pub mod spec;
 pub mod techniques;
+pub mod tensorboard;
 pub mod tokenizer;
 pub mod train;
 

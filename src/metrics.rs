@@ -1,15 +1,23 @@
-//! Evaluation metrics: RMSE, MAE, Pearson and Spearman correlation for regression; accuracy
-//! and macro-F1 for classification; the loss for both.
+//! Evaluation metrics: RMSE, MAE, Pearson and Spearman correlation for regression; accuracy,
+//! macro-F1, per-class precision, recall, F1 and support, the confusion matrix and (binary
+//! tasks) ROC-AUC for classification; the loss for both.
 //!
 //! Spearman's ρ is Pearson's r on ranks, ties getting their average rank (as
 //! `scipy.stats.spearmanr`); macro-F1 is the unweighted mean of per-class F1, a class never
 //! predicted nor present scoring 0 (as `sklearn.metrics.f1_score(average="macro")` over the
-//! classes of the label map).
+//! classes of the label map). The per-class scores follow
+//! `sklearn.metrics.precision_recall_fscore_support(labels=range(classes))` with its default
+//! `zero_division="warn"`: a ratio whose denominator is zero is 0.0. ROC-AUC is the
+//! Mann-Whitney U statistic, tied scores counting one half (the average-rank formulation),
+//! which is what `sklearn.metrics.roc_auc_score`'s trapezoids compute; it is undefined (NaN)
+//! when the truth holds one class only. `tests/metrics_golden.rs` checks all of them against
+//! scikit-learn on the cases of `scripts/reference/metrics_fixtures.py`.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Metric values by name (`rmse`, `mae`, `pearson`, `spearman`, `accuracy`, `macro_f1`, `loss`).
+/// Metric values by name (`rmse`, `mae`, `pearson`, `spearman`, `accuracy`, `macro_f1`, `loss`,
+/// and the per-class keys of [`classification_report`]).
 pub type Metrics = BTreeMap<String, f64>;
 
 /// The metric that picks the best checkpoint.
@@ -126,6 +134,77 @@ pub fn classification(predicted: &[usize], truth: &[usize], classes: usize) -> M
     BTreeMap::from([("accuracy".to_string(), correct / n), ("macro_f1".to_string(), f1_sum / classes as f64)])
 }
 
+/// Every classification metric, keyed by the class names `names` (class `c` is `names[c]`):
+///
+/// - `accuracy` and `macro_f1`, as [`classification`];
+/// - per class: `precision.<name>`, `recall.<name>`, `f1.<name>` and `support.<name>` (the
+///   number of true examples of the class), a zero denominator giving 0.0 as scikit-learn;
+/// - the [`confusion_matrix`]: `confusion.<true name>.<predicted name>`, a count;
+/// - for two classes, `roc_auc` of the second class's probability, `probabilities[i][1]`
+///   (absent when the truth holds one class only, where [`roc_auc`] is NaN: a NaN would be
+///   written as `null` in the run files).
+///
+/// `probabilities` has one row per example (the softmax of the logits); only binary tasks read
+/// it, and without one row per example (`&[]`) there is no `roc_auc`. Pairs with a class index
+/// out of range count for accuracy only.
+pub fn classification_report(predicted: &[usize], truth: &[usize], probabilities: &[Vec<f64>], names: &[String]) -> Metrics {
+    let classes = names.len();
+    let mut m = classification(predicted, truth, classes);
+    let confusion = confusion_matrix(predicted, truth, classes);
+    let ratio = |num: usize, den: usize| if den > 0 { num as f64 / den as f64 } else { 0.0 };
+    for (c, name) in names.iter().enumerate() {
+        let tp = confusion[c][c];
+        let support: usize = confusion[c].iter().sum();
+        let predicted_as: usize = confusion.iter().map(|row| row[c]).sum();
+        m.insert(format!("precision.{name}"), ratio(tp, predicted_as));
+        m.insert(format!("recall.{name}"), ratio(tp, support));
+        m.insert(format!("f1.{name}"), ratio(2 * tp, support + predicted_as));
+        m.insert(format!("support.{name}"), support as f64);
+        for (p, predicted_name) in names.iter().enumerate() {
+            m.insert(format!("confusion.{name}.{predicted_name}"), confusion[c][p] as f64);
+        }
+    }
+    if classes == 2 && probabilities.len() == truth.len() {
+        let scores: Vec<f64> = probabilities.iter().map(|row| row.get(1).copied().unwrap_or(f64::NAN)).collect();
+        let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
+        let auc = roc_auc(&scores, &positive);
+        if !auc.is_nan() {
+            m.insert("roc_auc".into(), auc);
+        }
+    }
+    m
+}
+
+/// The confusion matrix: `[true class][predicted class]` counts, as
+/// `sklearn.metrics.confusion_matrix(labels=range(classes))`. Pairs with a class index out of
+/// range are left out.
+pub fn confusion_matrix(predicted: &[usize], truth: &[usize], classes: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; classes]; classes];
+    for (&p, &t) in predicted.iter().zip(truth) {
+        if p < classes && t < classes {
+            m[t][p] += 1;
+        }
+    }
+    m
+}
+
+/// The area under the ROC curve of `scores` for the examples marked `positive`: the
+/// probability that a random positive scores above a random negative, a tie counting one half
+/// (`(Σ ranks of the positives − P(P+1)/2) / (P·N)`, ties getting their average rank), as
+/// `sklearn.metrics.roc_auc_score`. NaN when there are no positives or no negatives, or a
+/// score is NaN.
+pub fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
+    let p = positive.iter().filter(|&&y| y).count();
+    let n = positive.len() - p;
+    if p == 0 || n == 0 || scores.len() != positive.len() || scores.iter().any(|s| s.is_nan()) {
+        return f64::NAN;
+    }
+    let r = ranks(scores);
+    let rank_sum: f64 = r.iter().zip(positive).filter(|(_, y)| **y).map(|(r, _)| r).sum();
+    let (p, n) = (p as f64, n as f64);
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +220,25 @@ mod tests {
         assert!((pearson(&x, &[2.0, 4.0, 6.0, 8.0]) - 1.0).abs() < 1e-15);
         assert!((spearman(&x, &[1.0, 10.0, 100.0, 1000.0]) - 1.0).abs() < 1e-15);
         assert!((spearman(&x, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn roc_auc_counts_a_tie_as_one_half() {
+        assert_eq!(roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), 0.75);
+        assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), 0.5);
+        assert!(roc_auc(&[0.2, 0.9], &[true, true]).is_nan());
+    }
+
+    #[test]
+    fn report_keys_use_the_class_names() {
+        let names = ["neg".to_string(), "pos".to_string()];
+        let probs = [vec![0.9, 0.1], vec![0.3, 0.7], vec![0.6, 0.4]];
+        let m = classification_report(&[0, 1, 0], &[0, 1, 1], &probs, &names);
+        assert_eq!(m["confusion.pos.neg"], 1.0);
+        assert_eq!(m["support.pos"], 2.0);
+        assert_eq!(m["precision.neg"], 0.5);
+        assert_eq!(m["roc_auc"], 1.0);
+        let one_class = classification_report(&[0, 1], &[1, 1], &probs[..2], &names);
+        assert!(!one_class.contains_key("roc_auc"), "undefined ROC-AUC is left out");
     }
 }

@@ -19,7 +19,7 @@
 //!     lr: LrLayout::Llrd { top_lr: 3.5e-5, decay: 0.9, head_lr: 3.6e-5 },
 //!     warmup: Warmup::Steps(50),
 //!     decay: Decay::Linear,
-//!     reinit: Some(Reinit { top_layers: 1, pooler: true, seed: 42 }),
+//!     reinit: Some(Reinit { top_layers: 1, pooler: true, seed: None }),
 //!     swa: Some(Swa::default()),
 //!     ..Recipe::default()
 //! };
@@ -176,11 +176,17 @@ pub struct Eval {
     pub epoch_end: bool,
     /// `None`: RMSE for regression, accuracy for classification.
     pub select_by: Option<Metric>,
+    /// Early stopping: stop after this many evaluations in a row without the selection metric
+    /// improving by more than `min_delta` (`None`: never stop early).
+    pub patience: Option<usize>,
+    /// The smallest change of the selection metric that counts as an improvement for `patience`
+    /// (the best weights are kept on any improvement).
+    pub min_delta: f64,
 }
 
 impl Default for Eval {
     fn default() -> Self {
-        Eval { every: None, epoch_end: true, select_by: None }
+        Eval { every: None, epoch_end: true, select_by: None, patience: None, min_delta: 0.0 }
     }
 }
 
@@ -246,6 +252,12 @@ impl Recipe {
         }
         if self.evaluation.every == Some(0) {
             return Err(Error::Invalid("evaluation.every must be at least 1".into()));
+        }
+        if self.evaluation.patience == Some(0) {
+            return Err(Error::Invalid("evaluation.patience must be at least 1 (or absent: no early stopping)".into()));
+        }
+        if !(self.evaluation.min_delta.is_finite() && self.evaluation.min_delta >= 0.0) {
+            return Err(Error::Invalid(format!("evaluation.min_delta must be a non-negative number, got {}", self.evaluation.min_delta)));
         }
         let AdamWConfig { beta1, beta2, eps } = self.adamw;
         if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) {

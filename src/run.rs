@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::recipe::Resolved;
 use crate::run_dir::{Best, CheckpointState, EvalRecord, Lock, RunDir, RunMetrics, StepLog, Weights, differences};
-use crate::spec::{Prepared, RunSpec};
+use crate::spec::{Keep, Prepared, RunSpec};
 use crate::train::{Checkpoint, Observer, Setup, TrainState, Trainer};
 
 /// What steers one process, as opposed to what defines the run: never written into the run.
@@ -68,6 +68,9 @@ impl RunSpec {
     pub fn run_with(&self, control: &RunControl) -> Result<Run> {
         if control.stop_after == Some(0) {
             return Err(Error::Invalid("stop after 0 steps: nothing would run (give at least 1)".into()));
+        }
+        if control.stop_after.is_some() && !keep(self).last() {
+            return Err(Error::Invalid("stopping early needs the resumable checkpoint, but training.keep is not `resumable`".into()));
         }
         apply_threads(self)?;
         let prepared = self.prepare(tch::Device::cuda_if_available())?;
@@ -126,6 +129,11 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     execute(&spec, prepared, &folder, state, recovery, &control, lock)
 }
 
+/// What a run keeps: the setting, or `resumable`.
+fn keep(spec: &RunSpec) -> Keep {
+    spec.training.keep.unwrap_or(Keep::Resumable)
+}
+
 fn apply_threads(spec: &RunSpec) -> Result<()> {
     if let Some(n) = spec.training.threads {
         tch::set_num_threads(i32::try_from(n).map_err(|_| Error::Invalid(format!("training.threads: {n} is too many")))?);
@@ -142,15 +150,22 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     if state.is_none() {
         model.init_head(spec.training.seed);
         if let Some(reinit) = &spec.recipe.reinit {
-            reinit.apply(&model)?;
+            reinit.apply(&model, spec.training.seed)?;
         }
     }
     let mut trainer = Trainer::new(&mut model, &setup, &table, &spec.recipe)?;
     if let Some(state) = &state {
         dir.load_checkpoint(state, trainer.model, &mut trainer.optimizer, trainer.average.as_mut())?;
-        trainer.state = TrainState { step: state.step, best: state.best.clone(), throughput: state.throughput.clone(), evals: dir.read_evals()? };
+        trainer.state = TrainState {
+            step: state.step,
+            best: state.best.clone(),
+            throughput: state.throughput.clone(),
+            waited: state.waited,
+            stopped_early: state.stopped_early,
+            evals: dir.read_evals()?,
+        };
     }
-    let mut writer = FolderWriter { dir, spec, threads: tch::get_num_threads() as usize, total: setup.resolved.total_steps };
+    let mut writer = FolderWriter { dir, spec, threads: tch::get_num_threads() as usize, total: setup.resolved.total_steps, keep: keep(spec) };
     let stop_at = control.stop_after.unwrap_or(usize::MAX);
     let mut progress = progress_observer(control, &setup.resolved);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut writer];
@@ -175,7 +190,8 @@ fn summarise(state: &TrainState, setup: &Setup, model: &Model, started: Instant)
         swa: at_end(Weights::Swa),
         steps: state.step,
         total_steps: setup.resolved.total_steps,
-        finished: state.step == setup.resolved.total_steps,
+        finished: state.step == setup.resolved.total_steps || state.stopped_early.is_some(),
+        stopped_early: state.stopped_early,
         train_examples: setup.train.len(),
         dev_examples: setup.dev.len(),
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -195,6 +211,7 @@ struct FolderWriter<'a> {
     spec: &'a RunSpec,
     threads: usize,
     total: usize,
+    keep: Keep,
 }
 
 impl Observer for FolderWriter<'_> {
@@ -208,6 +225,9 @@ impl Observer for FolderWriter<'_> {
         self.dir.save_best(model)
     }
     fn checkpoint(&mut self, c: &Checkpoint<'_>) -> Result<()> {
+        if !self.keep.last() {
+            return Ok(());
+        }
         let state = CheckpointState {
             step: c.state.step,
             total_steps: self.total,
@@ -215,12 +235,17 @@ impl Observer for FolderWriter<'_> {
             best: c.state.best.clone(),
             swa_averaged: c.average.map_or(0, |a| a.n_averaged),
             throughput: c.state.throughput.clone(),
+            waited: c.state.waited,
+            stopped_early: c.state.stopped_early,
             threads: self.threads,
             spec: self.spec.clone(),
         };
         self.dir.save_checkpoint(c.model, c.optimizer, c.average, &state)
     }
     fn averaged(&mut self, model: &Model) -> Result<()> {
+        if !self.keep.swa() {
+            return Ok(());
+        }
         self.dir.save_swa(model)
     }
 }

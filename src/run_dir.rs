@@ -95,7 +95,11 @@ pub struct RunMetrics {
     pub swa: Option<Metrics>,
     pub steps: usize,
     pub total_steps: usize,
+    /// The run is over: all its steps done, or stopped early.
     pub finished: bool,
+    /// The step at which early stopping (`evaluation.patience`) ended the run.
+    #[serde(default)]
+    pub stopped_early: Option<usize>,
     pub train_examples: usize,
     pub dev_examples: usize,
     pub wall_seconds: f64,
@@ -125,6 +129,11 @@ pub struct CheckpointState {
     /// Snapshots in the weight average (0: no average yet).
     pub swa_averaged: u64,
     pub throughput: Throughput,
+    /// Evaluations without improvement so far, and the early stop (see [`crate::train::TrainState`]).
+    #[serde(default)]
+    pub waited: usize,
+    #[serde(default)]
+    pub stopped_early: Option<usize>,
     /// libtorch's intra-op threads: results are bit-identical only with the same count.
     pub threads: usize,
     /// The specification the run started with, to refuse a resume after it was edited.

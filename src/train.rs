@@ -17,7 +17,9 @@
 //!    dev set is evaluated every `evaluation.every` steps, at epoch ends and at the end (the
 //!    averaged weights too once they exist); an improvement of the selection metric is reported
 //!    with the model (to be saved as `best/`), then a checkpoint; a dev loss that is not finite
-//!    or more than [`DIVERGED`] times a constant prediction's stops the run;
+//!    or more than [`DIVERGED`] times a constant prediction's stops the run; so does early
+//!    stopping, after `evaluation.patience` evaluations without an improvement above `min_delta`
+//!    (the run then counts as finished, its averaged weights saved);
 //! 5. stopping early (`stop_at` below the run length) reports a checkpoint without evaluating;
 //!    at the end of the run the averaged weights are reported once more (to be saved as `swa/`).
 //!
@@ -85,6 +87,10 @@ pub struct TrainState {
     pub step: usize,
     pub best: Option<Best>,
     pub throughput: Throughput,
+    /// Evaluations in a row without an improvement larger than `evaluation.min_delta`.
+    pub waited: usize,
+    /// The step at which early stopping ended the run.
+    pub stopped_early: Option<usize>,
     /// The evaluations so far (the progress bar shows the last one; metrics.json the last ones).
     #[serde(skip)]
     pub evals: Vec<EvalRecord>,
@@ -144,7 +150,7 @@ impl<'m> Trainer<'m> {
             o.started(&setup.resolved, &self.state)?;
         }
         let mut epoch_plan: Option<(usize, Vec<Vec<usize>>)> = None;
-        while self.state.step < stop_at {
+        while self.state.step < stop_at && self.state.stopped_early.is_none() {
             let log = self.step(setup, &mut epoch_plan)?;
             for o in observers.iter_mut() {
                 o.step(&log)?;
@@ -155,7 +161,7 @@ impl<'m> Trainer<'m> {
                 self.report_checkpoint(observers)?;
             }
         }
-        if self.state.step == total
+        if (self.state.step == total || self.state.stopped_early.is_some())
             && let Some(avg) = self.average.as_mut().filter(|a| a.n_averaged > 0)
         {
             avg.swap(&self.vars);
@@ -235,7 +241,17 @@ impl<'m> Trainer<'m> {
             return Err(Error::Diverged { step, loss, trivial: self.trivial_loss });
         }
         let value = scores.get(metric.name()).copied().unwrap_or(f64::NAN);
-        if metric.improves(value, self.state.best.as_ref().map(|b| b.value)) {
+        let best_so_far = self.state.best.as_ref().map(|b| b.value);
+        let margin = if metric.higher_is_better() { setup.evaluation.min_delta } else { -setup.evaluation.min_delta };
+        if metric.improves(value, best_so_far.map(|b| b + margin)) {
+            self.state.waited = 0;
+        } else {
+            self.state.waited += 1;
+        }
+        if setup.evaluation.patience.is_some_and(|p| self.state.waited >= p) && step < setup.resolved.total_steps {
+            self.state.stopped_early = Some(step);
+        }
+        if metric.improves(value, best_so_far) {
             let best = Best { metric: metric.name().into(), value, step, metrics: scores };
             for o in observers.iter_mut() {
                 o.improved(&best, self.model)?;
@@ -308,7 +324,8 @@ pub fn evaluate(model: &Model, data: &Encoded, batch_size: usize) -> Metrics {
             let predicted: Vec<i64> = Vec::try_from(&out.argmax(-1, false)).expect("class indices");
             let p: Vec<usize> = predicted.iter().map(|&c| c as usize).collect();
             let t: Vec<usize> = truth.iter().map(|&c| c as usize).collect();
-            let mut m = metrics::classification(&p, &t, labels.len());
+            let probabilities: Vec<Vec<f64>> = Vec::try_from(&out.softmax(-1, Kind::Double)).expect("class probabilities");
+            let mut m = metrics::classification_report(&p, &t, &probabilities, labels);
             m.insert("loss".into(), loss);
             m
         }

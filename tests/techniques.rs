@@ -20,7 +20,7 @@ fn snapshot(model: &Model) -> HashMap<String, Tensor> {
 fn reinit_of_the_top_two_layers_and_the_pooler() {
     let model = minilm();
     let before = snapshot(&model);
-    let report = Reinit { top_layers: 2, pooler: true, seed: 11 }.apply(&model).unwrap();
+    let report = Reinit { top_layers: 2, pooler: true, seed: Some(11) }.apply(&model, 0).unwrap();
 
     // Exactly the tensors of layers 4 and 5 and the pooler, and every one of them.
     let expected: Vec<String> = model
@@ -60,22 +60,22 @@ fn reinit_of_the_top_two_layers_and_the_pooler() {
 #[test]
 fn reinit_with_the_same_seed_gives_the_same_weights() {
     let (a, b) = (minilm(), minilm());
-    let r = Reinit { top_layers: 1, pooler: false, seed: 5 };
-    r.apply(&a).unwrap();
-    r.apply(&b).unwrap();
+    let r = Reinit { top_layers: 1, pooler: false, seed: None };
+    r.apply(&a, 5).unwrap();
+    Reinit { seed: Some(5), ..r.clone() }.apply(&b, 99).unwrap(); // a pinned seed wins over the run's
     let (va, vb) = (a.variables(), b.variables());
     for (name, t) in &va {
         assert!(t.equal(&vb[name]), "{name}");
     }
     let c = minilm();
-    Reinit { seed: 6, ..r }.apply(&c).unwrap();
+    r.apply(&c, 6).unwrap(); // the run's seed, when none is pinned
     let name = "encoder.layer.5.attention.self.query.weight";
     assert!(!va[name].equal(&c.variables()[name]), "another seed gives other weights");
 }
 
 #[test]
 fn reinit_of_more_layers_than_the_model_has_is_an_error() {
-    let err = Reinit { top_layers: 7, pooler: false, seed: 0 }.apply(&minilm()).unwrap_err().to_string();
+    let err = Reinit { top_layers: 7, pooler: false, seed: None }.apply(&minilm(), 0).unwrap_err().to_string();
     assert_eq!(err, "re-init: top_layers is 7 but the model has only 6 layers");
 }
 

@@ -12,8 +12,11 @@ use tunelab::techniques::{Reinit, Swa, swa::At};
 use tunelab::run_dir::{EvalRecord, StepLog, Weights};
 use tunelab::{DataSpec, HeadSpec, Model, Run, RunControl, RunSpec, TrainConfig};
 
-/// Trains `spec` quietly into the folder `out`.
+/// Trains `spec` quietly into the folder `out`. Runs in this process take turns: libtorch's
+/// random generator (dropout) is global, and the tests of this file run in parallel threads.
 fn run_in(spec: &RunSpec, out: &Path) -> tunelab::Result<Run> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     spec.run_with(&RunControl { out: Some(out.to_path_buf()), quiet: true, ..RunControl::default() })
 }
 
@@ -29,6 +32,7 @@ fn spec() -> RunSpec {
             skip_invalid: false,
             train_limit: None,
             dev_limit: None,
+            subset: tunelab::data::Subset::default(),
         },
         recipe: Recipe {
             lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },
@@ -179,7 +183,7 @@ fn classification_with_accumulation_and_bucketing() {
     s.data.columns = Columns::new("text", "label");
     s.data.kind = TaskKind::Classification;
     s.recipe.swa = None;
-    s.recipe.evaluation = Eval { every: None, epoch_end: true, select_by: None };
+    s.recipe.evaluation = Eval { every: None, epoch_end: true, ..Eval::default() };
     s.training.epochs = 1;
     s.training.batch_size = 8;
     s.training.grad_accum = 4;
@@ -217,4 +221,41 @@ fn a_recipe_that_does_not_fit_the_run_fails_before_training() {
     let err = run_in(&s, dir.path()).unwrap_err().to_string();
     assert_eq!(err, "the warm-up of 100 steps is longer than the run (30 steps)");
     assert!(!dir.path().join("log.jsonl").exists(), "nothing trained");
+}
+
+#[test]
+fn patience_stops_at_the_evaluation_that_exhausts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec();
+    // No improvement can beat a min_delta of 10 RMSE: the first evaluation sets the best, the
+    // second (step 10) is the first without improvement, and a patience of 1 stops there.
+    s.recipe.evaluation = Eval { every: Some(5), patience: Some(1), min_delta: 10.0, ..Eval::default() };
+    let run = run_in(&s, dir.path()).unwrap();
+    assert_eq!((run.metrics.stopped_early, run.metrics.steps, run.metrics.finished), (Some(10), 10, true));
+    assert_eq!(run.log.len(), 10);
+    let steps: Vec<usize> = run.evals.iter().filter(|e| e.weights == Weights::Model).map(|e| e.step).collect();
+    assert_eq!(steps, [5, 10]);
+    assert_eq!(run.metrics.best.unwrap().step, run.evals.iter().filter(|e| e.weights == Weights::Model).min_by(|a, b| a.metrics["rmse"].total_cmp(&b.metrics["rmse"])).unwrap().step);
+
+    // A patience that is never exhausted runs to the end.
+    let dir = tempfile::tempdir().unwrap();
+    s.recipe.evaluation = Eval { every: Some(5), patience: Some(10), ..Eval::default() };
+    let run = run_in(&s, dir.path()).unwrap();
+    assert_eq!((run.metrics.stopped_early, run.metrics.steps), (None, 30));
+}
+
+#[test]
+fn the_checkpoint_policy_decides_the_folders() {
+    use tunelab::spec::Keep;
+    for (keep, folders) in [(None, vec!["best", "last", "swa"]), (Some(Keep::Models), vec!["best", "swa"]), (Some(Keep::Best), vec!["best"])] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec();
+        s.training.keep = keep;
+        s.training.max_steps = Some(20);
+        run_in(&s, dir.path()).unwrap();
+        let mut found: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        found.sort();
+        assert_eq!(found, folders, "{keep:?}");
+    }
 }

@@ -20,12 +20,14 @@ pub struct Reinit {
     pub top_layers: usize,
     /// Whether the pooler is re-initialised too.
     pub pooler: bool,
-    pub seed: u64,
+    /// The seed of the new weights; `None` (the default): the run's `training.seed`, so that
+    /// every seed of an ablation draws other weights. Pin it to compare recipes on one draw.
+    pub seed: Option<u64>,
 }
 
 impl Default for Reinit {
     fn default() -> Self {
-        Reinit { top_layers: 1, pooler: true, seed: 42 }
+        Reinit { top_layers: 1, pooler: true, seed: None }
     }
 }
 
@@ -60,17 +62,18 @@ impl Reinit {
     /// use tunelab::{Config, Encoder, HeadSpec, Model, Pooling, techniques::Reinit};
     /// let encoder = Encoder::from_config(&Config::tiny(), tch::Device::Cpu, 0)?;
     /// let model = Model::new(encoder, HeadSpec::regression(Pooling::Cls))?;
-    /// let report = Reinit { top_layers: 1, pooler: true, seed: 1 }.apply(&model)?;
+    /// let report = Reinit { top_layers: 1, pooler: true, seed: None }.apply(&model, 1)?;
     /// assert_eq!(report.tensors.len(), 16 + 2); // one BERT layer and the pooler
     /// # Ok::<(), tunelab::Error>(())
     /// ```
-    pub fn apply(&self, model: &Model) -> Result<ReinitReport> {
+    /// `run_seed` is used when the technique pins no seed of its own.
+    pub fn apply(&self, model: &Model, run_seed: u64) -> Result<ReinitReport> {
         let cfg = &model.encoder.config;
         let blocks = self.blocks(cfg.num_hidden_layers)?;
         let vars = model.variables();
         let chosen: Vec<_> =
             model.parameters()?.into_iter().filter(|p| Block::of(&p.name).is_some_and(|b| blocks.contains(&b))).collect();
-        init_weights(chosen.iter().map(|p| (p.name.as_str(), &vars[&p.name], p.role)), cfg.initializer_range, self.seed);
+        init_weights(chosen.iter().map(|p| (p.name.as_str(), &vars[&p.name], p.role)), cfg.initializer_range, self.seed.unwrap_or(run_seed));
         Ok(ReinitReport { parameters: chosen.iter().map(|p| p.numel).sum(), tensors: chosen.into_iter().map(|p| p.name).collect() })
     }
 }
