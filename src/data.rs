@@ -35,11 +35,14 @@ pub struct Columns {
     #[serde(default)]
     pub pair: Option<String>,
     pub label: String,
+    /// A column identifying each row in predictions (default: the row's line number).
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 impl Columns {
     pub fn new(text: &str, label: &str) -> Self {
-        Columns { text: text.into(), pair: None, label: label.into() }
+        Columns { text: text.into(), pair: None, label: label.into(), id: None }
     }
 }
 
@@ -59,6 +62,8 @@ pub struct Example {
     pub label: f64,
     /// The line of the file it came from (1 is the header).
     pub line: usize,
+    /// The row's id column, or its line number.
+    pub id: String,
 }
 
 /// A file of examples, checked.
@@ -69,6 +74,8 @@ pub struct Dataset {
     pub task: Task,
     /// Rows skipped because they were invalid (only when skipping was asked for).
     pub skipped: usize,
+    /// Whether the file has its label column (a file to predict may not).
+    pub labelled: bool,
 }
 
 /// How to read a file.
@@ -84,6 +91,9 @@ pub struct ReadOptions {
     pub limit: Option<usize>,
     #[serde(default)]
     pub subset: Subset,
+    /// Accept a file without the label column (to predict): its examples have no label.
+    #[serde(skip)]
+    pub label_optional: bool,
 }
 
 /// Which rows a `limit` keeps.
@@ -148,6 +158,7 @@ struct RawRow {
     text: Option<String>,
     pair: Option<String>,
     label: Option<String>,
+    id: Option<String>,
     /// What is wrong with the row's shape, if anything (more fields than the header).
     problem: Option<String>,
 }
@@ -155,16 +166,20 @@ struct RawRow {
 /// The most classes a classification label column may have.
 pub const MAX_CLASSES: usize = 1000;
 
-fn read_rows(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
+/// The rows of a file, and whether it has the label column.
+fn read_rows(path: &Path, cols: &Columns, label_optional: bool) -> Result<(Vec<RawRow>, bool)> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
-        "tsv" | "csv" => read_delimited(path, cols, if ext == "tsv" { b'\t' } else { b',' }, ext == "csv"),
-        "jsonl" | "ndjson" => read_jsonl(path, cols),
+        "tsv" | "csv" => read_delimited(path, cols, if ext == "tsv" { b'\t' } else { b',' }, ext == "csv", label_optional),
+        "jsonl" | "ndjson" => read_jsonl(path, cols).map(|rows| {
+            let labelled = !label_optional || rows.iter().any(|r| r.label.is_some());
+            (rows, labelled)
+        }),
         _ => Err(Error::Data { path: path.into(), line: None, what: "unknown format: expected a .tsv, .csv or .jsonl file".into() }),
     }
 }
 
-fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool) -> Result<Vec<RawRow>> {
+fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool, label_optional: bool) -> Result<(Vec<RawRow>, bool)> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .quoting(quoting)
@@ -181,7 +196,9 @@ fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool) -> 
     };
     let text = index(&cols.text)?;
     let pair = cols.pair.as_deref().map(index).transpose()?;
-    let label = index(&cols.label)?;
+    let has_label = headers.iter().any(|h| h.trim() == cols.label);
+    let label = if has_label || !label_optional { Some(index(&cols.label)?) } else { None };
+    let id = cols.id.as_deref().map(index).transpose()?;
     // The line of a record, from its byte offset (csv's own line count is off with CRLF).
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let line_of = |byte: u64| 1 + bytes[..(byte as usize + 1).min(bytes.len())].iter().filter(|&&b| b == b'\n').count();
@@ -201,9 +218,9 @@ fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool) -> 
             let hint = if delimiter == b'\t' { " (a tab inside a text? a TSV field cannot hold one)" } else { " (an unquoted comma inside a text?)" };
             format!("{} fields, but the header has {}{hint}", record.len(), headers.len())
         });
-        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: get(label), problem });
+        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: label.and_then(get), id: id.and_then(get), problem });
     }
-    Ok(rows)
+    Ok((rows, label.is_some()))
 }
 
 fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
@@ -227,6 +244,7 @@ fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
             text: field(&cols.text),
             pair: cols.pair.as_deref().and_then(field),
             label: field(&cols.label),
+            id: cols.id.as_deref().and_then(field),
             problem: None,
         });
     }
@@ -269,15 +287,16 @@ impl Dataset {
         if !path.is_file() {
             return Err(Error::Data { path: path.into(), line: None, what: "file not found".into() });
         }
-        let rows = read_rows(path, &options.columns)?;
+        let (rows, labelled) = read_rows(path, &options.columns, options.label_optional)?;
         let cols = &options.columns;
+        let kind = if labelled { Some(options.kind) } else { None };
         // Every row is checked; classes are mapped once the rows to use are chosen.
         let mut valid: Vec<(Example, &str)> = Vec::new();
         let mut skipped = 0;
         for row in &rows {
             let checked = match &row.problem {
                 Some(problem) => Err(problem.clone()),
-                None => check_row(row, cols, options.kind, classes),
+                None => check_row(row, cols, kind, classes),
             };
             match checked {
                 Ok(example) => valid.push((example, row.label.as_deref().map_or("", str::trim))),
@@ -286,7 +305,7 @@ impl Dataset {
             }
         }
         let raw: Vec<&str> = valid.iter().map(|(_, l)| *l).collect();
-        let classification = options.kind == TaskKind::Classification;
+        let classification = labelled && options.kind == TaskKind::Classification;
         let chosen = match options.limit {
             Some(limit) => options.subset.choose(&raw, limit, classification),
             None => (0..valid.len()).collect(),
@@ -322,7 +341,7 @@ impl Dataset {
                 Task::Classification { labels }
             }
         };
-        Ok(Dataset { path: path.into(), examples, task, skipped })
+        Ok(Dataset { path: path.into(), examples, task, skipped, labelled })
     }
 
     pub fn len(&self) -> usize {
@@ -353,8 +372,9 @@ impl Dataset {
 }
 
 /// Checks a row. A classification label is checked against `classes` when they are known (the
-/// dev file); its class index is filled in by the caller.
-fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: Option<&[String]>) -> std::result::Result<Example, String> {
+/// dev file); its class index is filled in by the caller. `kind` is `None` for a file without
+/// labels (to predict).
+fn check_row(row: &RawRow, cols: &Columns, kind: Option<TaskKind>, classes: Option<&[String]>) -> std::result::Result<Example, String> {
     let text = row.text.as_deref().ok_or_else(|| format!("column `{}` is missing", cols.text))?;
     if text.trim().is_empty() {
         return Err(format!("column `{}` is empty", cols.text));
@@ -369,6 +389,8 @@ fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: Option<&[Str
             Some(p.to_string())
         }
     };
+    let id = row.id.clone().unwrap_or_else(|| row.line.to_string());
+    let Some(kind) = kind else { return Ok(Example { text: text.to_string(), pair, label: f64::NAN, line: row.line, id }) };
     let raw = row.label.as_deref().map(str::trim).ok_or_else(|| format!("column `{}` is missing", cols.label))?;
     let label = match kind {
         TaskKind::Regression => match raw.parse::<f64>() {
@@ -384,7 +406,7 @@ fn check_row(row: &RawRow, cols: &Columns, kind: TaskKind, classes: Option<&[Str
             _ => f64::NAN,
         },
     };
-    Ok(Example { text: text.to_string(), pair, label, line: row.line })
+    Ok(Example { text: text.to_string(), pair, label, line: row.line, id })
 }
 
 /// A tokenised dataset, ready to batch.
@@ -453,7 +475,7 @@ mod tests {
     }
 
     fn regression() -> ReadOptions {
-        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None, subset: Subset::First }
+        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None, subset: Subset::First, label_optional: false }
     }
 
     #[test]
@@ -493,7 +515,7 @@ mod tests {
     #[test]
     fn classes_come_from_the_training_file_and_unknown_ones_fail() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None, subset: Subset::First };
+        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None, subset: Subset::First, label_optional: false };
         let train = write(dir.path(), "t.csv", "text,label\n\"a, b\",pos\nc,neg\nd,pos\n");
         let d = Dataset::read(&train, &opts, None).unwrap();
         assert_eq!(d.task, Task::Classification { labels: vec!["neg".into(), "pos".into()] });

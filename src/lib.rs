@@ -19,7 +19,8 @@
 //! - [`spec`]: the run specification (model, data, recipe, settings) and its plan;
 //! - [`run_dir`]: every file of a run folder, typed both ways, the lock and the recovery;
 //! - [`train`]: the loop only, reporting to observers;
-//! - [`run`]: a specification trained into a run folder, and resumed;
+//! - [`run`]: a specification trained into a run folder, and resumed; [`predict`]: a
+//!   fine-tuned model applied to a file;
 //! - [`plot`]: LR schedules, runs and ablations as SVG/PNG (and in notebooks);
 //! - [`ablation`]: recipes × seeds, sharded, merged, summarised;
 //! - [`script`]: the rhai binding behind `tunelab run` and `tunelab plan`.
@@ -34,6 +35,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod predict;
 #[cfg(feature = "cli")]
 pub mod progress;
 pub mod recipe;
@@ -61,6 +63,7 @@ pub mod prelude {
     pub use crate::groups::{Block, GroupTable, LayerSet, LrLayout};
     pub use crate::metrics::Metric;
     pub use crate::plot::Chart;
+    pub use crate::predict::{Predictions, predict_file};
     pub use crate::recipe::{Decay, Eval, LrTable, Recipe, Warmup};
     pub use crate::run::{Run, RunControl, resume};
     pub use crate::run_dir::RunDir;

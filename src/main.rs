@@ -110,6 +110,32 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Predict a file with a fine-tuned model (a run's best/ or swa/ folder): one row per input
+    /// with its id and the prediction (and each class's probability), plus the metrics when
+    /// the file has labels.
+    ///
+    /// Example: tunelab predict runs/full-20261128-101500/best data/vader-movies/test.tsv --label score --id id --out predictions.tsv
+    Predict {
+        /// The model folder (it holds tunelab.json).
+        model_dir: PathBuf,
+        /// The file to predict (.tsv, .csv or .jsonl with a header).
+        file: PathBuf,
+        /// Where to write the predictions (TSV).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The text column.
+        #[arg(long, default_value = "text")]
+        text: String,
+        /// The second text column, for sentence pairs.
+        #[arg(long)]
+        pair: Option<String>,
+        /// The label column; the file may lack it (then no metrics).
+        #[arg(long, default_value = "label")]
+        label: String,
+        /// A column identifying each row (default: its line number).
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Continue a stopped or interrupted run from its last checkpoint.
     ///
     /// Example: tunelab resume runs/llrd
@@ -193,6 +219,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let summaries = tunelab::ablation::report(&dir, &rows)?;
             print!("{}", tunelab::ablation::table(&summaries));
             println!("{} runs; summary.csv and ablation.png written to {}", rows.len(), dir.display());
+            Ok(())
+        }
+        Command::Predict { model_dir, file, out, text, pair, label, id } => {
+            let columns = tunelab::data::Columns { text, pair, label, id };
+            let predictions = tunelab::predict::predict_file(&model_dir, &file, &columns)?;
+            predictions.write_tsv(&out)?;
+            println!("{} predictions written to {}", predictions.ids.len(), out.display());
+            if let Some(m) = &predictions.metrics {
+                let summary: Vec<String> = m.iter().filter(|(k, _)| !k.contains('.')).map(|(k, v)| format!("{k} {v:.4}")).collect();
+                println!("{}", summary.join(", "));
+            }
             Ok(())
         }
         Command::Plot { runs, out, metric } => {

@@ -149,7 +149,7 @@ pub struct DataSpec {
 impl DataSpec {
     /// Reads and checks both files; the dev file is checked against the training classes.
     pub fn load(&self) -> Result<(Dataset, Dataset)> {
-        let options = |limit| ReadOptions { columns: self.columns.clone(), kind: self.kind, skip_invalid: self.skip_invalid, limit, subset: self.subset };
+        let options = |limit| ReadOptions { columns: self.columns.clone(), kind: self.kind, skip_invalid: self.skip_invalid, limit, subset: self.subset, label_optional: false };
         let train = Dataset::read(&self.train, &options(self.train_limit), None)?;
         let classes = match &train.task {
             Task::Classification { labels } => Some(labels.clone()),

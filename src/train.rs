@@ -312,14 +312,19 @@ pub fn predict(model: &Model, data: &Encoded, batch_size: usize) -> Tensor {
 
 /// Evaluates a model on an encoded dataset (no dropout, no gradients).
 pub fn evaluate(model: &Model, data: &Encoded, batch_size: usize) -> Metrics {
-    let out = predict(model, data, batch_size);
-    match &model.head.spec.task {
+    score(&model.head.spec.task, &predict(model, data, batch_size), &data.labels)
+}
+
+/// The metrics of a model's raw outputs (`[examples, outputs]`, see [`predict`]) against the
+/// targets (class indices for classification).
+pub fn score(task: &Task, out: &Tensor, targets: &[f64]) -> Metrics {
+    match task {
         Task::Regression => {
             let predictions: Vec<f64> = Vec::try_from(&out.squeeze_dim(-1)).expect("float predictions");
-            metrics::regression(&predictions, &data.labels)
+            metrics::regression(&predictions, targets)
         }
         Task::Classification { labels } => {
-            let truth: Vec<i64> = data.labels.iter().map(|&l| l as i64).collect();
+            let truth: Vec<i64> = targets.iter().map(|&l| l as i64).collect();
             let loss = out.cross_entropy_for_logits(&Tensor::from_slice(&truth)).double_value(&[]);
             let predicted: Vec<i64> = Vec::try_from(&out.argmax(-1, false)).expect("class indices");
             let p: Vec<usize> = predicted.iter().map(|&c| c as usize).collect();

@@ -109,7 +109,7 @@ fn register_values(engine: &mut Engine) {
     });
 }
 
-/// `plan`, `train`, `evaluate`, `plot_runs`, `compare`.
+/// `plan`, `train`, `evaluate`, `predict`, `plot_runs`, `compare`.
 fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
     let rec = record.clone();
     engine.register_fn("plan", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<()> {
@@ -133,6 +133,28 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
 
     engine.register_fn("evaluate", |dir: &str, d: DataSpec| -> Fallible<Dynamic> {
         run::evaluate_folder(dir.as_ref(), &d).map(|m| to_dynamic(&m)).map_err(fail)
+    });
+
+    engine.register_fn("predict", |model_dir: &str, file: &str, options: Map| -> Fallible<Dynamic> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Options {
+            text: String,
+            #[serde(default)]
+            pair: Option<String>,
+            label: String,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            out: Option<PathBuf>,
+        }
+        let o: Options = from_map("predict", options)?;
+        let columns = crate::data::Columns { text: o.text, pair: o.pair, label: o.label, id: o.id };
+        let predictions = crate::predict::predict_file(model_dir.as_ref(), file.as_ref(), &columns).map_err(fail)?;
+        if let Some(out) = &o.out {
+            predictions.write_tsv(out).map_err(fail)?;
+        }
+        Ok(predictions.metrics.as_ref().map(to_dynamic).unwrap_or(Dynamic::UNIT))
     });
 
     engine.register_fn("plot_runs", |runs: Array, path: &str| -> Fallible<()> {

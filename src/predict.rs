@@ -1,0 +1,111 @@
+//! Predictions: a fine-tuned model folder applied to a file, one row per input, with the
+//! metrics when the file has labels.
+//!
+//! The file is read like training data (TSV, CSV or JSON Lines, every row checked); its label
+//! column may be absent. Each row is identified by its `id` column, if one is named, or by its
+//! line number. `predictions.tsv` holds `id`, the `label` when known, the `prediction` (the value
+//! for regression, the class for classification) and, for classification, `p_<class>`: each
+//! class's probability (softmax of the logits).
+use std::path::Path;
+
+use tch::{Device, Kind};
+
+use crate::data::{Columns, Dataset, ReadOptions, Subset, TaskKind};
+use crate::error::{Error, Result};
+use crate::files::atomic_write;
+use crate::metrics::Metrics;
+use crate::model::{Model, Task};
+use crate::train::{predict, score};
+
+/// A model's predictions for the rows of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    pub task: Task,
+    /// Each row's id (its id column, or its line number).
+    pub ids: Vec<String>,
+    /// The true label of each row, when the file has them (as written in the file).
+    pub truth: Option<Vec<String>>,
+    /// Regression: `[value]` per row; classification: each class's probability.
+    pub outputs: Vec<Vec<f64>>,
+    /// The metrics, when the file has labels.
+    pub metrics: Option<Metrics>,
+}
+
+impl Predictions {
+    /// Predicts every row of a dataset read for `model` (its classes, its max length).
+    pub fn of(model: &Model, data: &Dataset, batch_size: usize) -> Result<Self> {
+        let encoded = data.encode(model.tokenizer()?)?;
+        let out = predict(model, &encoded, batch_size);
+        let task = model.head.spec.task.clone();
+        let metrics = data.labelled.then(|| score(&task, &out, &encoded.labels));
+        let outputs: Vec<Vec<f64>> = match &task {
+            Task::Regression => Vec::try_from(&out).expect("float outputs"),
+            Task::Classification { .. } => Vec::try_from(&out.softmax(-1, Kind::Double)).expect("class probabilities"),
+        };
+        let name = |e: &crate::data::Example| match &task {
+            Task::Regression => e.label.to_string(),
+            Task::Classification { labels } => labels[e.label as usize].clone(),
+        };
+        let truth = data.labelled.then(|| data.examples.iter().map(name).collect());
+        Ok(Predictions { ids: data.examples.iter().map(|e| e.id.clone()).collect(), truth, outputs, metrics, task })
+    }
+
+    /// The predicted value (regression) or class (classification) of row `i`.
+    pub fn prediction(&self, i: usize) -> String {
+        match &self.task {
+            Task::Regression => self.outputs[i][0].to_string(),
+            Task::Classification { labels } => {
+                let p = &self.outputs[i];
+                let best = (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+                labels[best].clone()
+            }
+        }
+    }
+
+    /// The predictions as TSV: `id`, `label` (when known), `prediction`, and `p_<class>` per class.
+    pub fn to_tsv(&self) -> String {
+        let mut header = vec!["id".to_string()];
+        if self.truth.is_some() {
+            header.push("label".into());
+        }
+        header.push("prediction".into());
+        if let Task::Classification { labels } = &self.task {
+            header.extend(labels.iter().map(|l| format!("p_{l}")));
+        }
+        let mut out = header.join("\t") + "\n";
+        for i in 0..self.ids.len() {
+            let mut row = vec![self.ids[i].clone()];
+            if let Some(t) = &self.truth {
+                row.push(t[i].clone());
+            }
+            row.push(self.prediction(i));
+            if matches!(self.task, Task::Classification { .. }) {
+                row.extend(self.outputs[i].iter().map(|p| p.to_string()));
+            }
+            out.push_str(&(row.join("\t") + "\n"));
+        }
+        out
+    }
+
+    /// Writes [`Predictions::to_tsv`] to a file, atomically.
+    pub fn write_tsv(&self, path: &Path) -> Result<()> {
+        atomic_write(path, self.to_tsv().as_bytes())
+    }
+}
+
+/// Predicts every row of `file` with the model saved in `model_dir` (a run's `best/` or `swa/`).
+/// `columns` names the text (and pair) column, the label column (it may be absent from the
+/// file) and optionally an id column.
+pub fn predict_file(model_dir: &Path, file: &Path, columns: &Columns) -> Result<Predictions> {
+    if model_dir.is_dir() && !model_dir.join("tunelab.json").is_file() {
+        return Err(Error::Invalid(format!("{}: not a fine-tuned model (no tunelab.json): give a run's best/ or swa/ folder", model_dir.display())));
+    }
+    let model = Model::load(model_dir, None, Device::cuda_if_available())?;
+    let (kind, classes) = match &model.head.spec.task {
+        Task::Regression => (TaskKind::Regression, None),
+        Task::Classification { labels } => (TaskKind::Classification, Some(labels.clone())),
+    };
+    let options = ReadOptions { columns: columns.clone(), kind, skip_invalid: false, limit: None, subset: Subset::First, label_optional: true };
+    let data = Dataset::read(file, &options, classes.as_deref())?;
+    Predictions::of(&model, &data, 128)
+}
