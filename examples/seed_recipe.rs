@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
         weight_decay: 0.01,
         warmup: Warmup::Steps(50),
         decay: Decay::Linear,
-        reinit: Some(Reinit { top_layers: 1, pooler: true, seed: 42 }),
+        reinit: Some(Reinit { top_layers: 1, pooler: true, seed: None }),
         swa: Some(Swa::default()),
         evaluation: Eval { every: Some(20), ..Eval::default() },
         ..Recipe::default()

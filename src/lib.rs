@@ -23,6 +23,7 @@
 //!   fine-tuned model applied to a file;
 //! - [`plot`]: LR schedules, runs and ablations as SVG/PNG (and in notebooks);
 //! - [`ablation`]: recipes × seeds, sharded, merged, summarised;
+//! - [`tensorboard`]: TensorBoard event files, written by an observer of the loop;
 //! - [`script`]: the rhai binding behind `tunelab run` and `tunelab plan`.
 //!
 //! In a notebook, `use tunelab::prelude::*;` brings what a cell needs.

@@ -39,6 +39,9 @@ enum Command {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Also write TensorBoard event files into each run folder.
+        #[arg(long)]
+        tensorboard: bool,
         /// Run only part of an ablation: shard I of N (0-based), e.g. --shard 2/8 in a Slurm array.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
@@ -109,6 +112,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also write TensorBoard event files into the run folder.
+        #[arg(long)]
+        tensorboard: bool,
     },
     /// Predict a file with a fine-tuned model (a run's best/ or swa/ folder): one row per input
     /// with its id and the prediction (and each class's probability), plus the metrics when
@@ -145,6 +151,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also write TensorBoard event files into the run folder.
+        #[arg(long)]
+        tensorboard: bool,
     },
 }
 
@@ -161,23 +170,23 @@ fn main() -> ExitCode {
 }
 
 /// The runs root: `$TUNELAB_RUNS`, or `runs`.
-fn control(quiet: bool) -> RunControl {
-    RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet, ..RunControl::default() }
+fn control(quiet: bool, tensorboard: bool) -> RunControl {
+    RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet, tensorboard, ..RunControl::default() }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { model_dir, json } => inspect(&model_dir, json),
-        Command::Train { spec, out, force, stop_after, quiet } => {
+        Command::Train { spec, out, force, stop_after, quiet, tensorboard } => {
             let spec = RunSpec::from_file(&spec)?;
-            let control = RunControl { out, force, stop_after, ..control(quiet) };
+            let control = RunControl { out, force, stop_after, ..control(quiet, tensorboard) };
             report(&spec.run_with(&control)?)
         }
-        Command::Resume { run_dir, quiet } => report(&tunelab::run::resume(&run_dir, &control(quiet))?),
-        Command::Run { script, set, quiet, shard, max_operations } => {
+        Command::Resume { run_dir, quiet, tensorboard } => report(&tunelab::run::resume(&run_dir, &control(quiet, tensorboard))?),
+        Command::Run { script, set, quiet, tensorboard, shard, max_operations } => {
             let script = Script::from_file(&script)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
-            let settings = ScriptSettings { control: control(quiet), shard, max_operations, ..ScriptSettings::default() };
+            let settings = ScriptSettings { control: control(quiet, tensorboard), shard, max_operations, ..ScriptSettings::default() };
             let value = script.run(&parse_sets(&set)?, &settings)?;
             for a in &value.ablations {
                 print!("{}", tunelab::ablation::table(&tunelab::ablation::summarize(&a.rows)));

@@ -29,6 +29,8 @@ pub struct RunControl {
     pub stop_after: Option<usize>,
     /// No progress bar (the bar needs the `cli` feature anyway).
     pub quiet: bool,
+    /// Also write TensorBoard event files into the run folder (`tensorboard --logdir runs`).
+    pub tensorboard: bool,
 }
 
 impl RunControl {
@@ -168,9 +170,13 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     let mut writer = FolderWriter { dir, spec, threads: tch::get_num_threads() as usize, total: setup.resolved.total_steps, keep: keep(spec) };
     let stop_at = control.stop_after.unwrap_or(usize::MAX);
     let mut progress = progress_observer(control, &setup.resolved);
+    let mut events = if control.tensorboard { Some(crate::tensorboard::EventWriter::new(&dir.path)?) } else { None };
     let mut observers: Vec<&mut dyn Observer> = vec![&mut writer];
     if let Some(p) = progress.as_mut() {
         observers.push(p.as_mut());
+    }
+    if let Some(e) = events.as_mut() {
+        observers.push(e);
     }
     trainer.run(&setup, stop_at, &mut observers)?;
     drop(observers);

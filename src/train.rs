@@ -317,7 +317,31 @@ pub fn evaluate(model: &Model, data: &Encoded, batch_size: usize) -> Metrics {
 
 /// The metrics of a model's raw outputs (`[examples, outputs]`, see [`predict`]) against the
 /// targets (class indices for classification).
+///
+/// Undefined values (a correlation of constant predictions, ROC-AUC with one class) are left
+/// out. `prediction_std` (regression) and `predicted_classes` (classification) tell a collapsed
+/// model, one that predicts a constant or a single class.
 pub fn score(task: &Task, out: &Tensor, targets: &[f64]) -> Metrics {
+    let mut m = score_all(task, out, targets);
+    match task {
+        Task::Regression => {
+            let p: Vec<f64> = Vec::try_from(&out.squeeze_dim(-1)).expect("float predictions");
+            let mean = p.iter().sum::<f64>() / p.len().max(1) as f64;
+            let var = p.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / p.len().max(1) as f64;
+            m.insert("prediction_std".into(), var.sqrt());
+        }
+        Task::Classification { .. } => {
+            let mut predicted: Vec<i64> = Vec::try_from(&out.argmax(-1, false)).expect("class indices");
+            predicted.sort_unstable();
+            predicted.dedup();
+            m.insert("predicted_classes".into(), predicted.len() as f64);
+        }
+    }
+    m.retain(|_, v| v.is_finite());
+    m
+}
+
+fn score_all(task: &Task, out: &Tensor, targets: &[f64]) -> Metrics {
     match task {
         Task::Regression => {
             let predictions: Vec<f64> = Vec::try_from(&out.squeeze_dim(-1)).expect("float predictions");

@@ -292,3 +292,23 @@ fn fields(mut b: &[u8]) -> Vec<(u64, Field<'_>)> {
     }
     out
 }
+
+#[test]
+fn tunelab_train_writes_events_into_the_run_folder_when_asked() {
+    let root = tempfile::tempdir().unwrap();
+    let spec_path = root.path().join("spec.json");
+    let mut s = spec();
+    s.training.max_steps = Some(3);
+    std::fs::write(&spec_path, s.to_json()).unwrap();
+    for (flag, expected) in [(true, 1), (false, 0)] {
+        let dir = root.path().join(format!("run-{flag}"));
+        let mut args = vec!["train", spec_path.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"];
+        if flag {
+            args.push("--tensorboard");
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunelab")).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let events = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents.")).count();
+        assert_eq!(events, expected, "--tensorboard {flag}");
+    }
+}
