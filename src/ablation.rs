@@ -97,23 +97,44 @@ impl Ablation {
             spec.training.seed = seed;
             spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
             let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet, ..RunControl::default() };
-            let run = spec.run_with(&control)?;
-            let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("run {name} (seed {seed}) was never evaluated")))?;
-            let row = Row {
-                recipe: name.to_string(),
-                seed,
-                swa: run.metrics.swa.as_ref().and_then(|m| m.get(&best.metric).copied()),
-                metric: best.metric,
-                best: best.value,
-                steps: run.metrics.steps,
-                seconds: run.metrics.wall_seconds,
-                dir: run.dir,
-            };
+            let row = if spec.data.cv.is_some() { cv_row(&spec, &control, name, seed)? } else { self.run_row(&spec, &control, name, seed)? };
             files::append_line(&results, &row)?;
             rows.push(row);
         }
         Ok(rows)
     }
+
+    fn run_row(&self, spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result<Row> {
+        let run = spec.run_with(control)?;
+        let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("run {name} (seed {seed}) was never evaluated")))?;
+        Ok(Row {
+            recipe: name.to_string(),
+            seed,
+            swa: run.metrics.swa.as_ref().and_then(|m| m.get(&best.metric).copied()),
+            metric: best.metric,
+            best: best.value,
+            steps: run.metrics.steps,
+            seconds: run.metrics.wall_seconds,
+            dir: run.dir,
+        })
+    }
+}
+
+/// One ablation job as a whole cross-validation: its score is the out-of-fold metric.
+fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result<Row> {
+    let started = std::time::Instant::now();
+    let outcome = crate::cv::run(spec, control, None)?;
+    let result = outcome.result.ok_or_else(|| Error::Invalid(format!("{name} (seed {seed}): the cross-validation did not complete")))?;
+    Ok(Row {
+        recipe: name.to_string(),
+        seed,
+        metric: result.metric,
+        best: result.oof_score,
+        swa: None,
+        steps: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        dir: outcome.dir,
+    })
 }
 
 impl Ablation {
@@ -181,7 +202,8 @@ pub fn merge(dir: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn mean_std(values: &[f64]) -> (f64, f64) {
+/// The mean and the sample standard deviation (0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };

@@ -64,6 +64,8 @@ pub struct Example {
     pub line: usize,
     /// The row's id column, or its line number.
     pub id: String,
+    /// The value of the grouping column, when cross-validation groups rows.
+    pub group: Option<String>,
 }
 
 /// A file of examples, checked.
@@ -94,6 +96,16 @@ pub struct ReadOptions {
     /// Accept a file without the label column (to predict): its examples have no label.
     #[serde(skip)]
     pub label_optional: bool,
+    /// A column to read into each example's `group` (cross-validation's `group_by`).
+    #[serde(skip)]
+    pub group: Option<String>,
+}
+
+impl ReadOptions {
+    /// Every row, no skipping, labels required.
+    pub fn new(columns: Columns, kind: TaskKind) -> Self {
+        ReadOptions { columns, kind, skip_invalid: false, limit: None, subset: Subset::default(), label_optional: false, group: None }
+    }
 }
 
 /// Which rows a `limit` keeps.
@@ -159,6 +171,7 @@ struct RawRow {
     pair: Option<String>,
     label: Option<String>,
     id: Option<String>,
+    group: Option<String>,
     /// What is wrong with the row's shape, if anything (more fields than the header).
     problem: Option<String>,
 }
@@ -167,11 +180,11 @@ struct RawRow {
 pub const MAX_CLASSES: usize = 1000;
 
 /// The rows of a file, and whether it has the label column.
-fn read_rows(path: &Path, cols: &Columns, label_optional: bool) -> Result<(Vec<RawRow>, bool)> {
+fn read_rows(path: &Path, cols: &Columns, label_optional: bool, group: Option<&str>) -> Result<(Vec<RawRow>, bool)> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
-        "tsv" | "csv" => read_delimited(path, cols, if ext == "tsv" { b'\t' } else { b',' }, ext == "csv", label_optional),
-        "jsonl" | "ndjson" => read_jsonl(path, cols).map(|rows| {
+        "tsv" | "csv" => read_delimited(path, cols, if ext == "tsv" { b'\t' } else { b',' }, ext == "csv", label_optional, group),
+        "jsonl" | "ndjson" => read_jsonl(path, cols, group).map(|rows| {
             let labelled = !label_optional || rows.iter().any(|r| r.label.is_some());
             (rows, labelled)
         }),
@@ -179,7 +192,7 @@ fn read_rows(path: &Path, cols: &Columns, label_optional: bool) -> Result<(Vec<R
     }
 }
 
-fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool, label_optional: bool) -> Result<(Vec<RawRow>, bool)> {
+fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool, label_optional: bool, group: Option<&str>) -> Result<(Vec<RawRow>, bool)> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .quoting(quoting)
@@ -199,6 +212,7 @@ fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool, lab
     let has_label = headers.iter().any(|h| h.trim() == cols.label);
     let label = if has_label || !label_optional { Some(index(&cols.label)?) } else { None };
     let id = cols.id.as_deref().map(index).transpose()?;
+    let group = group.map(index).transpose()?;
     // The line of a record, from its byte offset (csv's own line count is off with CRLF).
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let line_of = |byte: u64| 1 + bytes[..(byte as usize + 1).min(bytes.len())].iter().filter(|&&b| b == b'\n').count();
@@ -218,12 +232,12 @@ fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool, lab
             let hint = if delimiter == b'\t' { " (a tab inside a text? a TSV field cannot hold one)" } else { " (an unquoted comma inside a text?)" };
             format!("{} fields, but the header has {}{hint}", record.len(), headers.len())
         });
-        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: label.and_then(get), id: id.and_then(get), problem });
+        rows.push(RawRow { line, text: get(text), pair: pair.and_then(get), label: label.and_then(get), id: id.and_then(get), group: group.and_then(get), problem });
     }
     Ok((rows, label.is_some()))
 }
 
-fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
+fn read_jsonl(path: &Path, cols: &Columns, group: Option<&str>) -> Result<Vec<RawRow>> {
     let content = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut rows = Vec::new();
     for (i, line) in content.lines().enumerate() {
@@ -245,6 +259,7 @@ fn read_jsonl(path: &Path, cols: &Columns) -> Result<Vec<RawRow>> {
             pair: cols.pair.as_deref().and_then(field),
             label: field(&cols.label),
             id: cols.id.as_deref().and_then(field),
+            group: group.and_then(field),
             problem: None,
         });
     }
@@ -287,7 +302,7 @@ impl Dataset {
         if !path.is_file() {
             return Err(Error::Data { path: path.into(), line: None, what: "file not found".into() });
         }
-        let (rows, labelled) = read_rows(path, &options.columns, options.label_optional)?;
+        let (rows, labelled) = read_rows(path, &options.columns, options.label_optional, options.group.as_deref())?;
         let cols = &options.columns;
         let kind = if labelled { Some(options.kind) } else { None };
         // Every row is checked; classes are mapped once the rows to use are chosen.
@@ -352,6 +367,16 @@ impl Dataset {
         self.examples.is_empty()
     }
 
+    /// The examples for which `keep(index)` holds, and the others (same file, same classes).
+    pub fn split(&self, keep: impl Fn(usize) -> bool) -> (Dataset, Dataset) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (i, e) in self.examples.iter().enumerate() {
+            if keep(i) { a.push(e.clone()) } else { b.push(e.clone()) }
+        }
+        let part = |examples| Dataset { examples, skipped: 0, ..self.clone() };
+        (part(a), part(b))
+    }
+
     /// Tokenises every example once.
     pub fn encode(&self, tokenizer: &TextTokenizer) -> Result<Encoded> {
         let mut rows = Vec::with_capacity(self.examples.len());
@@ -390,7 +415,8 @@ fn check_row(row: &RawRow, cols: &Columns, kind: Option<TaskKind>, classes: Opti
         }
     };
     let id = row.id.clone().unwrap_or_else(|| row.line.to_string());
-    let Some(kind) = kind else { return Ok(Example { text: text.to_string(), pair, label: f64::NAN, line: row.line, id }) };
+    let group = row.group.clone();
+    let Some(kind) = kind else { return Ok(Example { text: text.to_string(), pair, label: f64::NAN, line: row.line, id, group }) };
     let raw = row.label.as_deref().map(str::trim).ok_or_else(|| format!("column `{}` is missing", cols.label))?;
     let label = match kind {
         TaskKind::Regression => match raw.parse::<f64>() {
@@ -406,7 +432,49 @@ fn check_row(row: &RawRow, cols: &Columns, kind: Option<TaskKind>, classes: Opti
             _ => f64::NAN,
         },
     };
-    Ok(Example { text: text.to_string(), pair, label, line: row.line, id })
+    Ok(Example { text: text.to_string(), pair, label, line: row.line, id, group })
+}
+
+/// Assigns each of `n` examples to one of `k` folds, seeded: with `groups`, whole groups go to
+/// a fold (the largest first, each to the smallest fold so far); otherwise, with `classes`
+/// (classification), each class is spread evenly over the folds; otherwise the examples are
+/// shuffled and dealt out. Every fold gets at least one example, or it is an error.
+pub fn assign_folds(n: usize, k: usize, seed: u64, classes: Option<&[usize]>, groups: Option<&[&str]>) -> std::result::Result<Vec<usize>, String> {
+    if k < 2 {
+        return Err(format!("cross-validation needs at least 2 folds, got {k}"));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut fold = vec![0; n];
+    if let Some(groups) = groups {
+        let mut names: Vec<&str> = groups.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() < k {
+            return Err(format!("{} groups cannot fill {k} folds", names.len()));
+        }
+        names.shuffle(&mut rng);
+        let size = |g: &str| groups.iter().filter(|x| **x == g).count();
+        names.sort_by_key(|g| std::cmp::Reverse(size(g))); // stable: equal sizes keep the shuffle
+        let mut filled = vec![0usize; k];
+        for g in names {
+            let f = (0..k).min_by_key(|&f| (filled[f], f)).expect("k >= 2");
+            filled[f] += size(g);
+            groups.iter().enumerate().filter(|(_, x)| **x == g).for_each(|(i, _)| fold[i] = f);
+        }
+        return Ok(fold);
+    }
+    if n < k {
+        return Err(format!("{n} examples cannot fill {k} folds"));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    if let Some(classes) = classes {
+        order.sort_by_key(|&i| classes[i]); // stable: each class keeps its shuffled order
+    }
+    for (position, i) in order.into_iter().enumerate() {
+        fold[i] = position % k;
+    }
+    Ok(fold)
 }
 
 /// A tokenised dataset, ready to batch.
@@ -475,7 +543,7 @@ mod tests {
     }
 
     fn regression() -> ReadOptions {
-        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None, subset: Subset::First, label_optional: false }
+        ReadOptions { columns: Columns::new("text", "score"), kind: TaskKind::Regression, skip_invalid: false, limit: None, subset: Subset::First, label_optional: false, group: None }
     }
 
     #[test]
@@ -515,7 +583,7 @@ mod tests {
     #[test]
     fn classes_come_from_the_training_file_and_unknown_ones_fail() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None, subset: Subset::First, label_optional: false };
+        let opts = ReadOptions { columns: Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None, subset: Subset::First, label_optional: false, group: None };
         let train = write(dir.path(), "t.csv", "text,label\n\"a, b\",pos\nc,neg\nd,pos\n");
         let d = Dataset::read(&train, &opts, None).unwrap();
         assert_eq!(d.task, Task::Classification { labels: vec!["neg".into(), "pos".into()] });
@@ -561,5 +629,26 @@ mod tests {
         assert_ne!(chosen, Subset::Random { seed: 8 }.choose(&labels, 8, true));
         assert_eq!(Subset::First.choose(&labels, 3, true), [0, 1, 2]);
         assert_eq!(Subset::Random { seed: 1 }.choose(&labels, 99, true).len(), 40);
+    }
+
+    #[test]
+    fn folds_are_disjoint_covering_stratified_and_grouped() {
+        let classes: Vec<usize> = (0..50).map(|i| usize::from(i % 5 == 0)).collect(); // 10 of class 1
+        let folds = assign_folds(50, 5, 3, Some(&classes), None).unwrap();
+        for f in 0..5 {
+            let members: Vec<usize> = (0..50).filter(|&i| folds[i] == f).collect();
+            assert_eq!(members.len(), 10, "fold {f}");
+            assert_eq!(members.iter().filter(|&&i| classes[i] == 1).count(), 2, "fold {f} keeps the class share");
+        }
+        assert_eq!(folds, assign_folds(50, 5, 3, Some(&classes), None).unwrap(), "seeded");
+        let groups: Vec<String> = (0..30).map(|i| format!("g{}", i / 3)).collect();
+        let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let folds = assign_folds(30, 3, 1, None, Some(&names)).unwrap();
+        for g in 0..10 {
+            let f: Vec<usize> = (0..30).filter(|i| i / 3 == g).map(|i| folds[i]).collect();
+            assert!(f.iter().all(|x| *x == f[0]), "group {g} stays in one fold");
+        }
+        assert!((0..3).all(|f| folds.iter().filter(|x| **x == f).count() == 12 || folds.iter().filter(|x| **x == f).count() == 9));
+        assert!(assign_folds(3, 5, 0, None, None).unwrap_err().contains("3 examples cannot fill 5 folds"));
     }
 }

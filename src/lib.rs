@@ -22,12 +22,14 @@
 //! - [`run`]: a specification trained into a run folder, and resumed; [`predict`]: a
 //!   fine-tuned model applied to a file;
 //! - [`plot`]: LR schedules, runs and ablations as SVG/PNG (and in notebooks);
-//! - [`ablation`]: recipes × seeds, sharded, merged, summarised;
+//! - [`cv`]: k-fold cross-validation, out-of-fold predictions and the CV score;
+//! - [`ablation`]: recipes × seeds (each a run or a cross-validation), sharded, merged, summarised;
 //! - [`tensorboard`]: TensorBoard event files, written by an observer of the loop;
 //! - [`script`]: the rhai binding behind `tunelab run` and `tunelab plan`.
 //!
 //! In a notebook, `use tunelab::prelude::*;` brings what a cell needs.
 pub mod ablation;
+pub mod cv;
 pub mod data;
 pub mod error;
 pub mod files;
@@ -60,6 +62,7 @@ pub use tokenizer::{Batch, TextTokenizer};
 /// What a notebook cell or a small program needs, in one `use`.
 pub mod prelude {
     pub use crate::ablation::{Ablation, Summary};
+    pub use crate::cv::{CvOutcome, CvResult};
     pub use crate::data::{Columns, TaskKind};
     pub use crate::groups::{Block, GroupTable, LayerSet, LrLayout};
     pub use crate::metrics::Metric;
@@ -69,7 +72,7 @@ pub mod prelude {
     pub use crate::run::{Run, RunControl, resume};
     pub use crate::run_dir::RunDir;
     pub use crate::script::{Script, ScriptValue};
-    pub use crate::spec::{DataSpec, Plan, RunSpec, TrainConfig};
+    pub use crate::spec::{Cv, DataSpec, Keep, Plan, RunSpec, TrainConfig};
     pub use crate::techniques::{Averaging, Reinit, Swa, SwaLr, swa::At};
     pub use crate::{Config, Encoder, Error, HeadSpec, Model, Pooling, Result, Task};
 }

@@ -83,11 +83,12 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         metric: Option<String>,
     },
-    /// Combine the result files of an ablation's shards into one summary table.
+    /// Combine the shards of an ablation (its results-*.jsonl) into one summary table, or the
+    /// folds of a cross-validation into its out-of-fold predictions and CV score.
     ///
     /// Example: tunelab merge runs/ablation
     Merge {
-        /// The ablation's output folder (it holds results-*.jsonl).
+        /// The ablation's folder (it holds results-*.jsonl) or the cross-validation's (it holds spec.json and fold-*/).
         dir: PathBuf,
     },
     /// Fine-tune a model as a run specification (JSON) describes.
@@ -115,6 +116,10 @@ enum Command {
         /// Also write TensorBoard event files into the run folder.
         #[arg(long)]
         tensorboard: bool,
+        /// A cross-validation (data.cv) only: run the folds of shard I of N (0-based); with
+        /// --out, the same for every shard; `tunelab merge` completes it.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Predict a file with a fine-tuned model (a run's best/ or swa/ folder): one row per input
     /// with its id and the prediction (and each class's probability), plus the metrics when
@@ -177,9 +182,16 @@ fn control(quiet: bool, tensorboard: bool) -> RunControl {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { model_dir, json } => inspect(&model_dir, json),
-        Command::Train { spec, out, force, stop_after, quiet, tensorboard } => {
+        Command::Train { spec, out, force, stop_after, quiet, tensorboard, shard } => {
             let spec = RunSpec::from_file(&spec)?;
             let control = RunControl { out, force, stop_after, ..control(quiet, tensorboard) };
+            let shard = shard.as_deref().map(parse_shard).transpose()?;
+            if spec.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {
+                return report_cv(&tunelab::cv::run(&spec, &control, shard)?);
+            }
+            if shard.is_some() {
+                anyhow::bail!("--shard: this specification is one run (no data.cv), so there is nothing to split");
+            }
             report(&spec.run_with(&control)?)
         }
         Command::Resume { run_dir, quiet, tensorboard } => report(&tunelab::run::resume(&run_dir, &control(quiet, tensorboard))?),
@@ -195,8 +207,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),
                 }
             }
-            if shard.is_some() && value.ablations.is_empty() {
-                anyhow::bail!("--shard: the script runs no ablation (no ablate(..) call), so there is nothing to split");
+            for cv in &value.cvs {
+                report_cv(cv)?;
+            }
+            if shard.is_some() && value.ablations.is_empty() && value.cvs.is_empty() {
+                anyhow::bail!("--shard: the script runs no ablation and no cross-validation, so there is nothing to split");
             }
             Ok(())
         }
@@ -221,6 +236,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("LR plot of run `{}` written to {}", chosen.name, path.display());
                 }
             }
+            Ok(())
+        }
+        Command::Merge { dir } if dir.join("spec.json").is_file() => {
+            let result = tunelab::cv::assemble(&dir)?;
+            print!("{result}");
+            println!("oof.tsv and cv.json written to {}", dir.display());
             Ok(())
         }
         Command::Merge { dir } => {
@@ -302,6 +323,19 @@ fn report(run: &tunelab::Run) -> anyhow::Result<()> {
         println!("SWA weights: dev {} {:.4}", best.metric, swa.get(&best.metric).copied().unwrap_or(f64::NAN));
     }
     println!("{:.1} training examples/s, {:.0} s in all", m.train_samples_per_second, m.wall_seconds);
+    Ok(())
+}
+
+fn report_cv(outcome: &tunelab::cv::CvOutcome) -> anyhow::Result<()> {
+    let folds: Vec<String> = outcome.folds_run.iter().map(|k| k.to_string()).collect();
+    println!("cross-validation {}: ran folds {}", outcome.dir.display(), folds.join(", "));
+    match &outcome.result {
+        Some(result) => {
+            print!("{result}");
+            println!("out-of-fold predictions in {}", outcome.dir.join("oof.tsv").display());
+        }
+        None => println!("other folds are still to run; `tunelab merge {}` once they are", outcome.dir.display()),
+    }
     Ok(())
 }
 

@@ -105,7 +105,7 @@ pub fn predict_file(model_dir: &Path, file: &Path, columns: &Columns) -> Result<
         Task::Regression => (TaskKind::Regression, None),
         Task::Classification { labels } => (TaskKind::Classification, Some(labels.clone())),
     };
-    let options = ReadOptions { columns: columns.clone(), kind, skip_invalid: false, limit: None, subset: Subset::First, label_optional: true };
+    let options = ReadOptions { label_optional: true, subset: Subset::First, ..ReadOptions::new(columns.clone(), kind) };
     let data = Dataset::read(file, &options, classes.as_deref())?;
     Predictions::of(&model, &data, 128)
 }

@@ -68,6 +68,9 @@ impl RunSpec {
 
     /// Trains as `control` says: into which folder, how far, with or without a progress bar.
     pub fn run_with(&self, control: &RunControl) -> Result<Run> {
+        if self.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {
+            return Err(Error::Invalid("this specification is a cross-validation (data.cv): run it with tunelab::cv::run (the CLI and scripts do)".into()));
+        }
         if control.stop_after == Some(0) {
             return Err(Error::Invalid("stop after 0 steps: nothing would run (give at least 1)".into()));
         }

@@ -124,12 +124,32 @@ impl TrainConfig {
     }
 }
 
+/// K-fold cross-validation of the training rows: each fold is the dev set of one run trained on
+/// the other folds (see [`crate::cv`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cv {
+    pub folds: usize,
+    /// The seed of the fold assignment (stratified by class for classification).
+    #[serde(default)]
+    pub seed: u64,
+    /// A column whose equal values stay in one fold (the same author, the same source...).
+    #[serde(default)]
+    pub group_by: Option<String>,
+    /// Which fold this run holds out (set by the cross-validation for each of its runs; absent
+    /// in the specification of the whole cross-validation).
+    #[serde(default)]
+    pub fold: Option<usize>,
+}
+
 /// Where the data is and how to read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     pub train: PathBuf,
-    pub dev: PathBuf,
+    /// The dev file that selects the best weights (none with `cv`: the folds are the dev sets).
+    #[serde(default)]
+    pub dev: Option<PathBuf>,
     pub columns: Columns,
     pub kind: TaskKind,
     #[serde(default)]
@@ -144,19 +164,61 @@ pub struct DataSpec {
     /// classification) or `{"kind": "first"}`.
     #[serde(default)]
     pub subset: Subset,
+    /// Cross-validate on the training rows instead of using a dev file.
+    #[serde(default)]
+    pub cv: Option<Cv>,
 }
 
 impl DataSpec {
-    /// Reads and checks both files; the dev file is checked against the training classes.
+    fn options(&self, limit: Option<usize>) -> ReadOptions {
+        ReadOptions {
+            skip_invalid: self.skip_invalid,
+            limit,
+            subset: self.subset,
+            group: self.cv.as_ref().and_then(|c| c.group_by.clone()),
+            ..ReadOptions::new(self.columns.clone(), self.kind)
+        }
+    }
+
+    /// Reads and checks the training rows (the `train_limit` subset).
+    pub fn load_train(&self) -> Result<Dataset> {
+        Dataset::read(&self.train, &self.options(self.train_limit), None)
+    }
+
+    /// Reads and checks the training and the dev set: the dev file, checked against the
+    /// training classes, or with `cv` the fold `cv.fold` (fold 0 for the whole
+    /// cross-validation's plan) of the training rows, trained on the others.
     pub fn load(&self) -> Result<(Dataset, Dataset)> {
-        let options = |limit| ReadOptions { columns: self.columns.clone(), kind: self.kind, skip_invalid: self.skip_invalid, limit, subset: self.subset, label_optional: false };
-        let train = Dataset::read(&self.train, &options(self.train_limit), None)?;
-        let classes = match &train.task {
-            Task::Classification { labels } => Some(labels.clone()),
-            Task::Regression => None,
-        };
-        let dev = Dataset::read(&self.dev, &options(self.dev_limit), classes.as_deref())?;
-        Ok((train, dev))
+        let train = self.load_train()?;
+        match (&self.cv, &self.dev) {
+            (None, Some(dev)) => {
+                let classes = match &train.task {
+                    Task::Classification { labels } => Some(labels.clone()),
+                    Task::Regression => None,
+                };
+                let dev = Dataset::read(dev, &self.options(self.dev_limit), classes.as_deref())?;
+                Ok((train, dev))
+            }
+            (None, None) => Err(Error::Invalid("data.dev: no dev file; give one, or cross-validate with data.cv".into())),
+            (Some(_), Some(_)) => Err(Error::Invalid("data.dev: with data.cv the folds are the dev sets; remove data.dev".into())),
+            (Some(cv), None) => {
+                let folds = self.folds(&train)?;
+                let k = cv.fold.unwrap_or(0);
+                if k >= cv.folds {
+                    return Err(Error::Invalid(format!("data.cv.fold is {k}, but there are {} folds", cv.folds)));
+                }
+                Ok(train.split(|i| folds[i] != k))
+            }
+        }
+    }
+
+    /// The fold of every training row (with `cv`).
+    pub fn folds(&self, train: &Dataset) -> Result<Vec<usize>> {
+        let cv = self.cv.as_ref().ok_or_else(|| Error::Invalid("data.cv is not set".into()))?;
+        let classes: Option<Vec<usize>> = matches!(train.task, Task::Classification { .. }).then(|| train.examples.iter().map(|e| e.label as usize).collect());
+        let groups: Option<Vec<&str>> = cv.group_by.as_ref().map(|_| train.examples.iter().map(|e| e.group.as_deref().unwrap_or("")).collect());
+        crate::data::assign_folds(train.len(), cv.folds, cv.seed, classes.as_deref(), groups.as_deref())
+            .map_err(|e| Error::Data { path: self.train.clone(), line: None, what: format!("data.cv: {e}") })
     }
 }
 
@@ -271,7 +333,8 @@ impl DataSpec {
     pub fn new(train: impl Into<PathBuf>, dev: impl Into<PathBuf>, text: &str, label: &str, kind: TaskKind) -> Self {
         DataSpec {
             train: train.into(),
-            dev: dev.into(),
+            dev: Some(dev.into()),
+            cv: None,
             columns: Columns::new(text, label),
             kind,
             skip_invalid: false,

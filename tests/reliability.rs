@@ -219,7 +219,7 @@ fn classification_labels_are_checked() {
     let data = root.path().join("many.tsv");
     let rows: String = (0..1200).map(|i| format!("text {i}\tclass{i}\n")).collect();
     std::fs::write(&data, format!("text\tlabel\n{rows}")).unwrap();
-    let options = tunelab::data::ReadOptions { columns: tunelab::data::Columns::new("text", "label"), kind: TaskKind::Classification, skip_invalid: false, limit: None, subset: tunelab::data::Subset::First, label_optional: false };
+    let options = tunelab::data::ReadOptions { subset: tunelab::data::Subset::First, ..tunelab::data::ReadOptions::new(tunelab::data::Columns::new("text", "label"), TaskKind::Classification) };
     let err = tunelab::data::Dataset::read(&data, &options, None).unwrap_err().to_string();
     assert!(err.contains("1200 distinct labels (more than 1000)"), "{err}");
     // With a limit, only the rows used make the classes.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use common::fixture;
 use serde_json::Value;
-use tunelab::data::{Columns, TaskKind};
+use tunelab::data::TaskKind;
 use tunelab::groups::LrLayout;
 use tunelab::recipe::{Eval, Recipe, Warmup};
 use tunelab::run_dir::{EvalRecord, StepLog, Weights};
@@ -102,16 +102,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
-        data: DataSpec {
-            train: fixture("vader-sample/train.tsv"),
-            dev: fixture("vader-sample/dev.tsv"),
-            columns: Columns::new("text", "label"),
-            kind: TaskKind::Classification,
-            skip_invalid: false,
-            train_limit: None,
-            dev_limit: None,
-            subset: tunelab::data::Subset::default(),
-        },
+        data: DataSpec::new(fixture("vader-sample/train.tsv"), fixture("vader-sample/dev.tsv"), "text", "label", TaskKind::Classification),
         recipe: Recipe {
             lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },
             warmup: Warmup::Steps(2),

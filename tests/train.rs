@@ -26,13 +26,14 @@ fn spec() -> RunSpec {
         pooling: tunelab::Pooling::Pooler,
         data: DataSpec {
             train: fixture("vader-sample/train.tsv"),
-            dev: fixture("vader-sample/dev.tsv"),
+            dev: Some(fixture("vader-sample/dev.tsv")),
             columns: Columns::new("text", "score"),
             kind: TaskKind::Regression,
             skip_invalid: false,
             train_limit: None,
             dev_limit: None,
             subset: tunelab::data::Subset::default(),
+            cv: None,
         },
         recipe: Recipe {
             lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },
@@ -171,7 +172,7 @@ fn a_non_finite_loss_stops_the_run_naming_the_step() {
     std::fs::write(&data, rows).unwrap();
     let mut s = spec();
     s.data.train = data.clone();
-    s.data.dev = data;
+    s.data.dev = Some(data);
     let err = run_in(&s, &dir.path().join("run")).unwrap_err().to_string();
     assert_eq!(err, "the loss became inf at optimizer step 0; the last checkpoint before it is still usable");
 }

@@ -33,9 +33,19 @@ struct ModelRef {
     pooling: Pooling,
 }
 
-/// A finished run, or a planned one (`None`), as `train(..)` returns it.
+/// What `train(..)` returns: a finished run, a cross-validation, or a planned run.
 #[derive(Debug, Clone)]
-struct RunRef(Option<Run>);
+enum RunRef {
+    Run(Run),
+    Cv(crate::cv::CvOutcome),
+    Planned,
+}
+
+impl RunRef {
+    fn run(&self) -> Option<&Run> {
+        if let RunRef::Run(r) = self { Some(r) } else { None }
+    }
+}
 
 fn fail(e: Error) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(e.to_string().into(), Position::NONE).into()
@@ -124,11 +134,16 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         if s.plan_only {
             let plan = spec.plan().map_err(fail)?;
             rec.borrow_mut().plans.push(plan);
-            return Ok(RunRef(None));
+            return Ok(RunRef::Planned);
+        }
+        if spec.data.cv.is_some() {
+            let outcome = crate::cv::run(&spec, &s.control, s.shard).map_err(fail)?;
+            rec.borrow_mut().cvs.push(outcome.clone());
+            return Ok(RunRef::Cv(outcome));
         }
         let run = spec.run_with(&s.control).map_err(fail)?;
         rec.borrow_mut().runs.push(run.clone());
-        Ok(RunRef(Some(run)))
+        Ok(RunRef::Run(run))
     });
 
     engine.register_fn("evaluate", |dir: &str, d: DataSpec| -> Fallible<Dynamic> {
@@ -164,8 +179,9 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         let mut dirs = Vec::new();
         for (i, r) in runs.into_iter().enumerate() {
             match r.try_cast::<RunRef>() {
-                Some(RunRef(Some(run))) => dirs.push(run.dir),
-                Some(RunRef(None)) => {} // planned, not trained
+                Some(RunRef::Run(run)) => dirs.push(run.dir),
+                Some(RunRef::Cv(cv)) => dirs.extend(cv.folds_run.iter().map(|k| cv.dir.join(format!("fold-{k}")))),
+                Some(RunRef::Planned) => {} // planned, not trained
                 None => return Err(fail(Error::Invalid(format!("plot_runs: item {i} is not a run returned by train(..)")))),
             }
         }
@@ -176,7 +192,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
     });
 
     engine.register_fn("compare", |runs: Array| -> String {
-        let runs: Vec<Run> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.0).collect();
+        let runs: Vec<Run> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.run().cloned()).collect();
         run::comparison(&runs)
     });
 }
@@ -208,12 +224,29 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
 
 /// What a script reads of a run: `run.dir`, `run.best`, `run.swa`...
 fn register_run_fields(engine: &mut Engine) {
-    engine.register_get("dir", |r: &mut RunRef| r.0.as_ref().map(|run| run.dir.display().to_string()).unwrap_or_default());
-    engine.register_get("planned", |r: &mut RunRef| r.0.is_none());
-    engine.register_get("steps", |r: &mut RunRef| r.0.as_ref().map_or(0, |run| run.metrics.steps as i64));
-    engine.register_get("finished", |r: &mut RunRef| r.0.as_ref().is_some_and(|run| run.metrics.finished));
-    engine.register_get("best", |r: &mut RunRef| r.0.as_ref().and_then(|run| run.metrics.best.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
-    engine.register_get("swa", |r: &mut RunRef| r.0.as_ref().and_then(|run| run.metrics.swa.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
-    engine.register_get("last", |r: &mut RunRef| r.0.as_ref().and_then(|run| run.metrics.last.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
-    engine.register_get("samples_per_second", |r: &mut RunRef| r.0.as_ref().map_or(0.0, |run| run.metrics.train_samples_per_second));
+    engine.register_get("dir", |r: &mut RunRef| match r {
+        RunRef::Run(run) => run.dir.display().to_string(),
+        RunRef::Cv(cv) => cv.dir.display().to_string(),
+        RunRef::Planned => String::new(),
+    });
+    engine.register_get("planned", |r: &mut RunRef| matches!(r, RunRef::Planned));
+    engine.register_get("steps", |r: &mut RunRef| r.run().map_or(0, |run| run.metrics.steps as i64));
+    engine.register_get("finished", |r: &mut RunRef| match r {
+        RunRef::Run(run) => run.metrics.finished,
+        RunRef::Cv(cv) => cv.result.is_some(),
+        RunRef::Planned => false,
+    });
+    // A cross-validation's `best` is its out-of-fold score.
+    engine.register_get("best", |r: &mut RunRef| match r {
+        RunRef::Run(run) => run.metrics.best.as_ref().map(to_dynamic).unwrap_or(Dynamic::UNIT),
+        RunRef::Cv(cv) => cv.result.as_ref().map(|c| to_dynamic(&serde_json::json!({ "metric": c.metric, "value": c.oof_score }))).unwrap_or(Dynamic::UNIT),
+        RunRef::Planned => Dynamic::UNIT,
+    });
+    engine.register_get("cv", |r: &mut RunRef| match r {
+        RunRef::Cv(cv) => cv.result.as_ref().map(to_dynamic).unwrap_or(Dynamic::UNIT),
+        _ => Dynamic::UNIT,
+    });
+    engine.register_get("swa", |r: &mut RunRef| r.run().and_then(|run| run.metrics.swa.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
+    engine.register_get("last", |r: &mut RunRef| r.run().and_then(|run| run.metrics.last.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
+    engine.register_get("samples_per_second", |r: &mut RunRef| r.run().map_or(0.0, |run| run.metrics.train_samples_per_second));
 }

@@ -85,6 +85,8 @@ pub struct ScriptValue {
     pub plans: Vec<Plan>,
     /// The runs trained, in order.
     pub runs: Vec<Run>,
+    /// The cross-validations run (a `train(..)` whose data has `cv`).
+    pub cvs: Vec<crate::cv::CvOutcome>,
     /// The ablations run.
     pub ablations: Vec<AblationResult>,
 }

@@ -1,0 +1,188 @@
+//! K-fold cross-validation: one run per fold, out-of-fold predictions for every training row,
+//! and the CV score (the metric of all out-of-fold predictions together, and the folds' mean ±
+//! standard deviation), as the seed article measures its table.
+//!
+//! A specification with `data.cv` (`{"folds": 5, "seed": 0}`, optionally `"group_by"`) and no dev
+//! file is a cross-validation. [`run`] trains fold `k` as the run `fold-<k>/` of the
+//! cross-validation's folder (its specification has `cv.fold = k`: trained on the other folds,
+//! evaluated and selected on fold `k`), predicts fold `k` with that run's best weights into
+//! `fold-<k>/oof.json`, and, once every fold is there, writes `oof.tsv` (every training row:
+//! `id`, `label`, `prediction`, class probabilities) and `cv.json` ([`CvResult`]). Folds are
+//! independent jobs: a shard `(i, n)` runs the folds `k` with `k % n == i`, so that a cluster
+//! spreads them, and [`assemble`] (`tunelab merge DIR`) completes the folder when the last
+//! shard is done. Fold runs keep `best/` and `swa/` only unless `training.keep` says otherwise.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::error::{Error, Result};
+use crate::files::{self, read_json, write_json};
+use crate::metrics::Metrics;
+use crate::model::{Model, Task};
+use crate::predict::Predictions;
+use crate::run::RunControl;
+use crate::run_dir::{RunDir, SPEC_FILE};
+use crate::spec::{Keep, RunSpec};
+use crate::train::score;
+
+/// What one fold's run left for the cross-validation (`fold-<k>/oof.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldPredictions {
+    pub fold: usize,
+    pub task: Task,
+    /// The metric that selected the fold's best weights, and its best value on the fold.
+    pub metric: String,
+    pub best: f64,
+    /// The held-out rows: their index among the training rows, id, target and outputs
+    /// (the value for regression, the class probabilities for classification).
+    pub rows: Vec<usize>,
+    pub ids: Vec<String>,
+    pub targets: Vec<f64>,
+    pub outputs: Vec<Vec<f64>>,
+}
+
+/// The result of a whole cross-validation (`cv.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvResult {
+    /// The selection metric.
+    pub metric: String,
+    /// The selection metric of all out-of-fold predictions together.
+    pub oof_score: f64,
+    /// Every metric of the out-of-fold predictions.
+    pub oof: Metrics,
+    /// Each fold's best dev value, in fold order, and their mean and sample standard deviation.
+    pub fold_scores: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// What [`run`] did: the folder, the folds it ran, and the result once every fold is done.
+#[derive(Debug, Clone)]
+pub struct CvOutcome {
+    pub dir: PathBuf,
+    pub folds_run: Vec<usize>,
+    pub result: Option<CvResult>,
+}
+
+/// Runs the folds of shard `(i, n)` (all for `None`) of the cross-validation `spec`.
+pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) -> Result<CvOutcome> {
+    let cv = spec.data.cv.as_ref().ok_or_else(|| Error::Invalid("this specification has no data.cv".into()))?;
+    if cv.fold.is_some() {
+        return Err(Error::Invalid("data.cv.fold is set: that is one fold's run; train it with `tunelab train` as any run".into()));
+    }
+    let (i, n) = shard.unwrap_or((0, 1));
+    if n == 0 || i >= n {
+        return Err(Error::Invalid(format!("shard {i}/{n}: expected I/N with 0 <= I < N")));
+    }
+    let dir = match &control.out {
+        Some(d) => d.clone(),
+        None if n > 1 => return Err(Error::Invalid("a sharded cross-validation needs its folder named (--out), the same for every shard".into())),
+        None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &spec.training.name),
+    };
+    claim(&dir, spec)?;
+    let mut folds_run = Vec::new();
+    for k in (0..cv.folds).filter(|k| k % n == i) {
+        run_fold(spec, &dir, k, control)?;
+        folds_run.push(k);
+    }
+    let done = (0..cv.folds).all(|k| fold_file(&dir, k).is_file());
+    let result = if done { Some(assemble(&dir)?) } else { None };
+    Ok(CvOutcome { dir, folds_run, result })
+}
+
+/// Makes the folder and writes the specification, or checks that the folder holds this one.
+fn claim(dir: &Path, spec: &RunSpec) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(SPEC_FILE);
+    if path.exists() {
+        let stored = RunSpec::from_file(&path)?;
+        if &stored != spec {
+            return Err(Error::Invalid(format!("{} holds another cross-validation; choose another folder", dir.display())));
+        }
+        return Ok(());
+    }
+    files::atomic_write(&path, spec.to_json().as_bytes())
+}
+
+fn fold_file(dir: &Path, k: usize) -> PathBuf {
+    dir.join(format!("fold-{k}")).join("oof.json")
+}
+
+/// Trains fold `k` and predicts it with the fold's best weights.
+fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Result<()> {
+    let mut fold_spec = spec.clone();
+    if let Some(cv) = fold_spec.data.cv.as_mut() {
+        cv.fold = Some(k);
+    }
+    fold_spec.training.keep = fold_spec.training.keep.or(Some(Keep::Models));
+    let out = dir.join(format!("fold-{k}"));
+    let fold_control = RunControl { out: Some(out.clone()), force: true, stop_after: None, ..control.clone() };
+    let run = fold_spec.run_with(&fold_control)?;
+    let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("{}: the fold was never evaluated", out.display())))?;
+    let train = fold_spec.data.load_train()?;
+    let folds = fold_spec.data.folds(&train)?;
+    let rows: Vec<usize> = (0..train.len()).filter(|&i| folds[i] == k).collect();
+    let (_, held_out) = train.split(|i| folds[i] != k);
+    let model = Model::load(out.join("best"), None, tch::Device::cuda_if_available())?;
+    let p = Predictions::of(&model, &held_out, spec.training.eval_batch_size)?;
+    let predictions = FoldPredictions {
+        fold: k,
+        task: p.task,
+        metric: best.metric,
+        best: best.value,
+        rows,
+        ids: p.ids,
+        targets: held_out.examples.iter().map(|e| e.label).collect(),
+        outputs: p.outputs,
+    };
+    write_json(&fold_file(dir, k), &predictions)
+}
+
+/// Reads every fold's predictions of a cross-validation folder and writes `oof.tsv` and
+/// `cv.json`. Missing folds are an error naming them.
+pub fn assemble(dir: &Path) -> Result<CvResult> {
+    let spec = RunSpec::from_file(&dir.join(SPEC_FILE))?;
+    let cv = spec.data.cv.as_ref().ok_or_else(|| Error::Invalid(format!("{}: not a cross-validation (no data.cv)", dir.display())))?;
+    let missing: Vec<String> = (0..cv.folds).filter(|&k| !fold_file(dir, k).is_file()).map(|k| k.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(Error::Invalid(format!("{}: folds {} are not done yet", dir.display(), missing.join(", "))));
+    }
+    let folds: Vec<FoldPredictions> = (0..cv.folds).map(|k| read_json(&fold_file(dir, k))).collect::<Result<_>>()?;
+    let mut order: Vec<(usize, usize, usize)> = folds.iter().enumerate().flat_map(|(f, p)| p.rows.iter().enumerate().map(move |(j, &row)| (row, f, j))).collect();
+    order.sort_unstable();
+    let task = folds[0].task.clone();
+    let pick = |(_, f, j): &(usize, usize, usize)| (&folds[*f], *j);
+    let targets: Vec<f64> = order.iter().map(|o| pick(o).0.targets[pick(o).1]).collect();
+    let outputs: Vec<Vec<f64>> = order.iter().map(|o| pick(o).0.outputs[pick(o).1].clone()).collect();
+    let raw = Tensor::from_slice2(&outputs);
+    // Classification outputs are probabilities: their logarithm is the logits up to a constant.
+    let raw = if matches!(task, Task::Classification { .. }) { raw.log() } else { raw };
+    let oof = score(&task, &raw, &targets);
+    let metric = folds[0].metric.clone();
+    let fold_scores: Vec<f64> = folds.iter().map(|f| f.best).collect();
+    let (mean, std) = crate::ablation::mean_std(&fold_scores);
+    let oof_score = oof.get(&metric).copied().unwrap_or(f64::NAN);
+    let result = CvResult { metric, oof_score, oof: oof.clone(), fold_scores, mean, std };
+    let truth = |t: f64| match &task {
+        Task::Regression => t.to_string(),
+        Task::Classification { labels } => labels[t as usize].clone(),
+    };
+    let all = Predictions {
+        ids: order.iter().map(|o| pick(o).0.ids[pick(o).1].clone()).collect(),
+        truth: Some(targets.iter().map(|&t| truth(t)).collect()),
+        outputs,
+        metrics: Some(oof),
+        task,
+    };
+    all.write_tsv(&dir.join("oof.tsv"))?;
+    write_json(&dir.join("cv.json"), &result)?;
+    Ok(result)
+}
+
+impl std::fmt::Display for CvResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let folds: Vec<String> = self.fold_scores.iter().map(|v| format!("{v:.4}")).collect();
+        writeln!(f, "out-of-fold {} {:.4}; folds {:.4} ± {:.4} ({})", self.metric, self.oof_score, self.mean, self.std, folds.join(", "))
+    }
+}

@@ -1,0 +1,83 @@
+//! K-fold cross-validation on the tiny model: folds disjoint and covering, out-of-fold
+//! predictions for every training row, the CV score equal to the metric of those predictions,
+//! and sharded folds merged to the same result.
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use tunelab::data::TaskKind;
+use tunelab::spec::Cv;
+use tunelab::{DataSpec, RunSpec, TrainConfig};
+
+fn spec() -> RunSpec {
+    let mut data = DataSpec::new(common::fixture("vader-sample/train.tsv"), "unused", "text", "score", TaskKind::Regression);
+    data.dev = None;
+    data.columns.id = Some("id".into());
+    data.cv = Some(Cv { folds: 3, seed: 5, group_by: None, fold: None });
+    RunSpec {
+        model: common::fixture("tiny_bert"),
+        pooling: tunelab::Pooling::Pooler,
+        data,
+        recipe: Default::default(),
+        training: TrainConfig { epochs: 1, batch_size: 32, threads: Some(1), max_length: 64, ..TrainConfig::default() },
+    }
+}
+
+fn tunelab(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelab")).args(args).output().unwrap();
+    assert!(out.status.success(), "tunelab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn oof(dir: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(dir.join("oof.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}
+
+#[test]
+fn a_cross_validation_predicts_every_training_row_once() {
+    let root = tempfile::tempdir().unwrap();
+    let spec_path = root.path().join("cv.json");
+    std::fs::write(&spec_path, spec().to_json()).unwrap();
+    let whole = root.path().join("whole");
+    let out = tunelab(&["train", spec_path.to_str().unwrap(), "--out", whole.to_str().unwrap(), "--quiet"]);
+    assert!(out.contains("out-of-fold rmse"), "{out}");
+
+    // Every training row once, with its id and label, in file order.
+    let rows = oof(&whole);
+    let source: Vec<Vec<String>> = std::fs::read_to_string(common::fixture("vader-sample/train.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    assert_eq!(rows.len(), source.len());
+    let ids: Vec<&String> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(ids, source.iter().map(|s| &s[0]).collect::<Vec<_>>());
+
+    // The folds are disjoint and cover the rows: each fold's held-out ids, together, are all ids once.
+    let mut seen = BTreeSet::new();
+    for k in 0..3 {
+        let fold: tunelab::cv::FoldPredictions = serde_json::from_str(&std::fs::read_to_string(whole.join(format!("fold-{k}/oof.json"))).unwrap()).unwrap();
+        assert!((75..=85).contains(&fold.ids.len()), "fold {k}: {}", fold.ids.len());
+        for id in fold.ids {
+            assert!(seen.insert(id), "an id held out twice");
+        }
+        // Each fold's run trained on the other folds only.
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(whole.join(format!("fold-{k}/metrics.json"))).unwrap()).unwrap();
+        assert_eq!(m["train_examples"].as_u64().unwrap() + m["dev_examples"].as_u64().unwrap(), 240);
+        assert!(!whole.join(format!("fold-{k}/last")).exists(), "fold runs keep no resumable checkpoint by default");
+    }
+    assert_eq!(seen.len(), 240);
+
+    // The CV score is the RMSE of the out-of-fold predictions.
+    let result: tunelab::cv::CvResult = serde_json::from_str(&std::fs::read_to_string(whole.join("cv.json")).unwrap()).unwrap();
+    let se: f64 = rows.iter().map(|r| (r[1].parse::<f64>().unwrap() - r[2].parse::<f64>().unwrap()).powi(2)).sum();
+    assert!((result.oof_score - (se / 240.0).sqrt()).abs() < 1e-9, "{} vs {}", result.oof_score, (se / 240.0).sqrt());
+    assert_eq!(result.fold_scores.len(), 3);
+
+    // The same folds in two shards, then merged: the same result.
+    let sharded = root.path().join("sharded");
+    let first = tunelab(&["train", spec_path.to_str().unwrap(), "--out", sharded.to_str().unwrap(), "--quiet", "--shard", "1/2"]);
+    assert!(first.contains("ran folds 1") && first.contains("still to run"), "{first}");
+    tunelab(&["train", spec_path.to_str().unwrap(), "--out", sharded.to_str().unwrap(), "--quiet", "--shard", "0/2"]);
+    let merged = tunelab(&["merge", sharded.to_str().unwrap()]);
+    assert!(merged.contains(&format!("out-of-fold rmse {:.4}", result.oof_score)), "{merged}");
+    assert_eq!(oof(&sharded), rows);
+}
