@@ -69,6 +69,19 @@ enum Command {
         #[arg(long, value_name = "N|NAME")]
         run: Option<String>,
     },
+    /// Print a complete run specification, every default spelled out: a template
+    /// (--defaults), or a specification file completed with the defaults it leaves out.
+    /// Every key is explained in docs/options.md.
+    ///
+    /// Example: tunelab spec --defaults > my-run.json
+    Spec {
+        /// The specification to complete.
+        #[arg(required_unless_present = "defaults")]
+        file: Option<PathBuf>,
+        /// Print the template: MiniLM on the VADER sentences, the baseline recipe.
+        #[arg(long)]
+        defaults: bool,
+    },
     /// Plot runs: the training loss and the dev metric at each evaluation, runs overlaid.
     ///
     /// Example: tunelab plot runs/baseline-* runs/full-* --out curves.png
@@ -260,6 +273,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let summary: Vec<String> = m.iter().filter(|(k, _)| !k.contains('.')).map(|(k, v)| format!("{k} {v:.4}")).collect();
                 println!("{}", summary.join(", "));
             }
+            Ok(())
+        }
+        Command::Spec { file, defaults } => {
+            let spec = match file {
+                Some(path) if !defaults => RunSpec::from_file(&path)?,
+                _ => RunSpec::template(),
+            };
+            print!("{}", spec.to_json());
             Ok(())
         }
         Command::Plot { runs, out, metric } => {

@@ -249,6 +249,18 @@ pub struct Prepared {
 }
 
 impl RunSpec {
+    /// A complete specification with every default spelled out, on the VADER sentences and
+    /// MiniLM that `make setup` installs: a template to edit (`tunelab spec --defaults`).
+    pub fn template() -> RunSpec {
+        RunSpec {
+            model: "models/all-MiniLM-L6-v2".into(),
+            pooling: Pooling::default(),
+            data: DataSpec::new("data/vader-movies/train.tsv", "data/vader-movies/dev.tsv", "text", "score", TaskKind::Regression),
+            recipe: Recipe::default(),
+            training: TrainConfig::default(),
+        }
+    }
+
     /// Reads a specification file (a run's `spec.json`, or one written by hand).
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
