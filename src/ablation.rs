@@ -43,6 +43,66 @@ pub struct Row {
     pub steps: usize,
     pub seconds: f64,
     pub dir: PathBuf,
+    /// The selected model predicts a constant (regression) or a single class: its score says
+    /// nothing about the recipe but that training failed.
+    #[serde(default)]
+    pub collapsed: bool,
+}
+
+/// Whether metrics are those of a collapsed model (see [`crate::train::score`]).
+pub fn collapsed(metrics: &crate::metrics::Metrics) -> bool {
+    metrics.get("prediction_std").is_some_and(|s| *s < 1e-6) || metrics.get("predicted_classes").is_some_and(|c| *c < 2.0)
+}
+
+/// The score of a trivial predictor on the same dev data (`trivial.json` in the ablation folder):
+/// the training mean for regression, the training class frequencies for classification (with
+/// `cv`, out of fold). A recipe that does not beat it learnt nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trivial {
+    pub name: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+impl Trivial {
+    /// The trivial predictor's score on the data of `spec`, by its selection metric.
+    pub fn of(spec: &RunSpec) -> Result<Trivial> {
+        let train = spec.data.load_train()?;
+        let metric = spec.recipe.evaluation.select_by.unwrap_or(crate::train::default_metric(&train.task));
+        let parts: Vec<(crate::data::Dataset, crate::data::Dataset)> = match &spec.data.cv {
+            Some(cv) => {
+                let folds = spec.data.folds(&train)?;
+                (0..cv.folds).map(|k| train.split(|i| folds[i] != k)).collect()
+            }
+            None => vec![spec.data.load()?],
+        };
+        let (mut outputs, mut targets): (Vec<Vec<f64>>, Vec<f64>) = (Vec::new(), Vec::new());
+        for (fit, held_out) in &parts {
+            let constant = constant_output(fit);
+            for e in &held_out.examples {
+                outputs.push(constant.clone());
+                targets.push(e.label);
+            }
+        }
+        let scores = crate::train::score(&train.task, &tch::Tensor::from_slice2(&outputs), &targets);
+        let name = match train.task {
+            crate::model::Task::Regression => "trivial (training mean)",
+            crate::model::Task::Classification { .. } => "trivial (class frequencies)",
+        };
+        Ok(Trivial { name: name.into(), metric: metric.name().into(), value: scores.get(metric.name()).copied().unwrap_or(f64::NAN) })
+    }
+}
+
+/// A constant raw output: the mean target, or the log class frequencies (as logits).
+fn constant_output(train: &crate::data::Dataset) -> Vec<f64> {
+    let labels: Vec<f64> = train.examples.iter().map(|e| e.label).collect();
+    match &train.task {
+        crate::model::Task::Regression => vec![labels.iter().sum::<f64>() / labels.len().max(1) as f64],
+        crate::model::Task::Classification { labels: classes } => {
+            let count = |c: usize| labels.iter().filter(|&&l| l as usize == c).count() as f64;
+            (0..classes.len()).map(|c| (count(c) / labels.len() as f64).max(1e-12).ln()).collect()
+        }
+    }
 }
 
 /// Mean and spread of one recipe's runs.
@@ -60,6 +120,8 @@ pub struct Summary {
     /// difference and its 95% confidence interval (Student's t; `None` with fewer than 2 pairs).
     pub diff_mean: Option<f64>,
     pub diff_ci95: Option<(f64, f64)>,
+    /// How many of the recipe's runs collapsed to a constant or a single class.
+    pub collapsed: usize,
 }
 
 impl Ablation {
@@ -85,6 +147,7 @@ impl Ablation {
             return Err(Error::Invalid("an ablation needs at least one recipe and one seed".into()));
         }
         std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
+        files::write_json(&self.out.join("trivial.json"), &Trivial::of(base)?)?;
         let results = self.out.join(format!("results-{i}-of-{n}.jsonl"));
         let _ = std::fs::remove_file(&results);
         let mut rows = Vec::new();
@@ -116,6 +179,7 @@ impl Ablation {
             steps: run.metrics.steps,
             seconds: run.metrics.wall_seconds,
             dir: run.dir,
+            collapsed: collapsed(&best.metrics),
         })
     }
 }
@@ -134,6 +198,7 @@ fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result
         steps: 0,
         seconds: started.elapsed().as_secs_f64(),
         dir: outcome.dir,
+        collapsed: collapsed(&result.oof),
     })
 }
 
@@ -228,7 +293,8 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let first: Vec<&Row> = rows.iter().filter(|r| r.recipe == rows[0].recipe).collect();
             let diffs: Vec<f64> = mine.iter().filter_map(|r| first.iter().find(|f| f.seed == r.seed).map(|f| r.best - f.best)).collect();
             let (diff_mean, diff_ci95) = paired(&diffs);
-            Summary { recipe: name.to_string(), metric: mine[0].metric.clone(), runs: mine.len(), mean, std, swa_mean, swa_std, diff_mean, diff_ci95 }
+            let collapsed = mine.iter().filter(|r| r.collapsed).count();
+            Summary { recipe: name.to_string(), metric: mine[0].metric.clone(), runs: mine.len(), mean, std, swa_mean, swa_std, diff_mean, diff_ci95, collapsed }
         })
         .collect()
 }
@@ -261,6 +327,19 @@ fn t975(df: usize) -> f64 {
     }
 }
 
+/// The summary as a plain-text table, with the trivial predictor's score when known.
+pub fn table_with(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
+    let mut out = table(summaries);
+    if let Some(t) = trivial {
+        out.push_str(&format!("{:<24} {:>5} {:>22}\n", t.name, "-", format!("{} {:.4}", t.metric, t.value)));
+    }
+    let collapsed: usize = summaries.iter().map(|s| s.collapsed).sum();
+    if collapsed > 0 {
+        out.push_str(&format!("! {collapsed} run(s) collapsed to a constant prediction or a single class: their scores measure a failed training, not the recipe\n"));
+    }
+    out
+}
+
 /// The summary as a plain-text table.
 pub fn table(summaries: &[Summary]) -> String {
     let first = summaries.first().map(|s| s.recipe.as_str()).unwrap_or("");
@@ -276,7 +355,8 @@ pub fn table(summaries: &[Summary]) -> String {
             (Some(d), None) => format!("{d:+.4}"),
             _ => "-".into(),
         };
-        out.push_str(&format!("{:<24} {:>5} {:>22} {:>18} {:>30}\n", s.recipe, s.runs, format!("{} {:.4} ± {:.4}", s.metric, s.mean, s.std), swa, diff));
+        let name = if s.collapsed > 0 { format!("{} !{}", s.recipe, s.collapsed) } else { s.recipe.clone() };
+        out.push_str(&format!("{:<24} {:>5} {:>22} {:>18} {:>30}\n", name, s.runs, format!("{} {:.4} ± {:.4}", s.metric, s.mean, s.std), swa, diff));
     }
     out
 }
@@ -287,7 +367,7 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
     let summaries = summarize(rows);
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("{}: {e}", dir.join("summary.csv").display()));
-    w.write_record(["recipe", "metric", "runs", "mean", "std", "swa_mean", "swa_std", "diff_mean", "diff_ci95_low", "diff_ci95_high"]).map_err(csv_err)?;
+    w.write_record(["recipe", "metric", "runs", "mean", "std", "swa_mean", "swa_std", "diff_mean", "diff_ci95_low", "diff_ci95_high", "collapsed"]).map_err(csv_err)?;
     for s in &summaries {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         w.write_record([
@@ -301,6 +381,7 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
             opt(s.diff_mean),
             opt(s.diff_ci95.map(|c| c.0)),
             opt(s.diff_ci95.map(|c| c.1)),
+            s.collapsed.to_string(),
         ])
         .map_err(csv_err)?;
     }
@@ -310,7 +391,8 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
         .iter()
         .map(|s| {
             let mine = rows.iter().filter(|r| r.recipe == s.recipe);
-            ScoreSet { name: s.recipe.clone(), best: mine.clone().map(|r| r.best).collect(), swa: mine.filter_map(|r| r.swa).collect() }
+            let name = if s.collapsed > 0 { format!("{} ({} collapsed)", s.recipe, s.collapsed) } else { s.recipe.clone() };
+            ScoreSet { name, best: mine.clone().map(|r| r.best).collect(), swa: mine.filter_map(|r| r.swa).collect() }
         })
         .collect();
     let metric = summaries.first().map(|s| s.metric.as_str()).unwrap_or("score");
@@ -323,7 +405,7 @@ mod tests {
     use super::*;
 
     fn row(recipe: &str, seed: u64, best: f64, swa: Option<f64>) -> Row {
-        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, steps: 1, seconds: 0.0, dir: PathBuf::new() }
+        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false }
     }
 
     #[test]
@@ -336,6 +418,21 @@ mod tests {
         assert_eq!(s[0].swa_mean, None);
         // + llrd − base, paired by seed: -0.5 and -2.3.
         assert!((s[1].diff_mean.unwrap() + 1.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn collapsed_runs_are_counted_and_flagged() {
+        let mut bad = row("base", 2, 1.9, None);
+        bad.collapsed = true;
+        let rows = [row("base", 1, 1.0, None), bad];
+        let s = summarize(&rows);
+        assert_eq!(s[0].collapsed, 1);
+        let trivial = Trivial { name: "trivial (training mean)".into(), metric: "rmse".into(), value: 1.9 };
+        let t = table_with(&s, Some(&trivial));
+        assert!(t.contains("base !1") && t.contains("1 run(s) collapsed") && t.contains("trivial (training mean)") && t.contains("rmse 1.9000"), "{t}");
+        let constant = crate::metrics::Metrics::from([("prediction_std".to_string(), 0.0)]);
+        assert!(collapsed(&constant));
+        assert!(!collapsed(&crate::metrics::Metrics::from([("predicted_classes".to_string(), 2.0)])));
     }
 
     #[test]

@@ -214,7 +214,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = ScriptSettings { control: control(quiet, tensorboard), shard, max_operations, ..ScriptSettings::default() };
             let value = script.run(&parse_sets(&set)?, &settings)?;
             for a in &value.ablations {
-                print!("{}", tunelab::ablation::table(&tunelab::ablation::summarize(&a.rows)));
+                let trivial = tunelab::files::read_json(&a.out.join("trivial.json")).ok();
+                print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize(&a.rows), trivial.as_ref()));
                 match &a.summaries {
                     Some(_) => println!("summary.csv and ablation.png written to {}", a.out.display()),
                     None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),
@@ -260,7 +261,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge { dir } => {
             let rows = tunelab::ablation::merge(&dir)?;
             let summaries = tunelab::ablation::report(&dir, &rows)?;
-            print!("{}", tunelab::ablation::table(&summaries));
+            let trivial = tunelab::files::read_json(&dir.join("trivial.json")).ok();
+            print!("{}", tunelab::ablation::table_with(&summaries, trivial.as_ref()));
             println!("{} runs; summary.csv and ablation.png written to {}", rows.len(), dir.display());
             Ok(())
         }

@@ -81,3 +81,21 @@ fn a_cross_validation_predicts_every_training_row_once() {
     assert!(merged.contains(&format!("out-of-fold rmse {:.4}", result.oof_score)), "{merged}");
     assert_eq!(oof(&sharded), rows);
 }
+
+#[test]
+fn the_trivial_predictor_is_scored_on_the_same_rows() {
+    let train: Vec<f64> = std::fs::read_to_string(common::fixture("vader-sample/train.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().parse().unwrap()).collect();
+    let dev: Vec<f64> = std::fs::read_to_string(common::fixture("vader-sample/dev.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().parse().unwrap()).collect();
+    let mean = train.iter().sum::<f64>() / train.len() as f64;
+    let rmse = (dev.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / dev.len() as f64).sqrt();
+    let mut plain = spec();
+    plain.data.cv = None;
+    plain.data.dev = Some(common::fixture("vader-sample/dev.tsv"));
+    let t = tunelab::ablation::Trivial::of(&plain).unwrap();
+    assert_eq!((t.name.as_str(), t.metric.as_str()), ("trivial (training mean)", "rmse"));
+    assert!((t.value - rmse).abs() < 1e-9, "{} vs {rmse}", t.value);
+    // Out of fold: each fold predicted by the mean of the others; worse than the in-sample mean.
+    let cv = tunelab::ablation::Trivial::of(&spec()).unwrap();
+    let sd = (train.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / train.len() as f64).sqrt();
+    assert!(cv.value >= sd && cv.value < sd * 1.05, "{} vs {sd}", cv.value);
+}
