@@ -152,7 +152,7 @@ impl RunDir {
     pub fn fresh_path(root: &Path, name: &str) -> PathBuf {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let stamp: String = now.trim_end_matches('Z').replace('T', "-").replace([':', '-'], "");
-        let stamp = format!("{}-{}", &stamp[..8], &stamp[9..]);
+        let stamp = format!("{}-{}", &stamp[..8], &stamp[8..]);
         let base = format!("{name}-{stamp}");
         let mut dir = root.join(&base);
         let mut n = 2;
@@ -436,5 +436,18 @@ impl RunDir {
             swa: pick(Weights::Swa),
             metric,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fresh_folders_are_named_by_the_utc_time() {
+        let dir = super::RunDir::fresh_path(std::path::Path::new("runs"), "full");
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        // full-YYYYMMDD-HHMMSS
+        let stamp = name.strip_prefix("full-").unwrap();
+        assert_eq!(stamp.len(), 15, "{name}");
+        assert!(stamp[..8].chars().all(|c| c.is_ascii_digit()) && &stamp[8..9] == "-" && stamp[9..].chars().all(|c| c.is_ascii_digit()), "{name}");
     }
 }

@@ -204,3 +204,17 @@ fn shard_and_plot_runs_refuse_to_do_nothing_silently() {
     let err = one_line_error(&tunelab(&["run", empty.to_str().unwrap()], runs.path()));
     assert!(err.contains("empty.rhai:1:1: plot_runs(.., \"x.png\"): the list of runs is empty"), "{err}");
 }
+
+#[test]
+fn the_cross_validation_script_writes_out_of_fold_predictions() {
+    common::minilm_dir();
+    let runs = tempfile::tempdir().unwrap();
+    let stdout = ok(&tunelab(&["run", "scripts/cv.rhai", "--quiet", "--set", "train_limit=60", "--set", "folds=2", "--set", "max_steps=2"], runs.path()));
+    assert!(stdout.contains("out-of-fold rmse"), "{stdout}");
+    let dir = std::fs::read_dir(runs.path()).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("cv-")).unwrap();
+    let oof = std::fs::read_to_string(dir.join("oof.tsv")).unwrap();
+    assert_eq!(oof.lines().count(), 1 + 60);
+    assert!(oof.starts_with("id\tlabel\tprediction\n"));
+    let result: tunelab::cv::CvResult = serde_json::from_str(&std::fs::read_to_string(dir.join("cv.json")).unwrap()).unwrap();
+    assert_eq!(result.fold_scores.len(), 2);
+}
