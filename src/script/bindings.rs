@@ -36,14 +36,14 @@ struct ModelRef {
 /// What `train(..)` returns: a finished run, a cross-validation, or a planned run.
 #[derive(Debug, Clone)]
 enum RunRef {
-    Run(Run),
+    Run(Box<Run>),
     Cv(crate::cv::CvOutcome),
     Planned,
 }
 
 impl RunRef {
     fn run(&self) -> Option<&Run> {
-        if let RunRef::Run(r) = self { Some(r) } else { None }
+        if let RunRef::Run(r) = self { Some(r.as_ref()) } else { None }
     }
 }
 
@@ -143,7 +143,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         }
         let run = spec.run_with(&s.control).map_err(fail)?;
         rec.borrow_mut().runs.push(run.clone());
-        Ok(RunRef::Run(run))
+        Ok(RunRef::Run(Box::new(run)))
     });
 
     engine.register_fn("evaluate", |dir: &str, d: DataSpec| -> Fallible<Dynamic> {
@@ -179,7 +179,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         let mut dirs = Vec::new();
         for (i, r) in runs.into_iter().enumerate() {
             match r.try_cast::<RunRef>() {
-                Some(RunRef::Run(run)) => dirs.push(run.dir),
+                Some(RunRef::Run(run)) => dirs.push(run.dir.clone()),
                 Some(RunRef::Cv(cv)) => dirs.extend(cv.folds_run.iter().map(|k| cv.dir.join(format!("fold-{k}")))),
                 Some(RunRef::Planned) => {} // planned, not trained
                 None => return Err(fail(Error::Invalid(format!("plot_runs: item {i} is not a run returned by train(..)")))),
