@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files;
+use crate::metrics::mean_std;
 use crate::plot::{Chart, ScoreSet};
 use crate::recipe::Recipe;
 use crate::run::RunControl;
@@ -267,13 +268,6 @@ pub fn merge(dir: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The mean and the sample standard deviation (0 for one value).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
-}
 
 /// One summary per recipe, in the order the recipes first appear.
 pub fn summarize(rows: &[Row]) -> Vec<Summary> {

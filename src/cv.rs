@@ -161,7 +161,7 @@ pub fn assemble(dir: &Path) -> Result<CvResult> {
     let oof = score(&task, &raw, &targets);
     let metric = folds[0].metric.clone();
     let fold_scores: Vec<f64> = folds.iter().map(|f| f.best).collect();
-    let (mean, std) = crate::ablation::mean_std(&fold_scores);
+    let (mean, std) = crate::metrics::mean_std(&fold_scores);
     let oof_score = oof.get(&metric).copied().unwrap_or(f64::NAN);
     let result = CvResult { metric, oof_score, oof: oof.clone(), fold_scores, mean, std };
     let truth = |t: f64| match &task {

@@ -345,12 +345,6 @@ fn score_range(values: &[f64]) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn mean_sd(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
-}
 
 fn draw_scores<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, metric: &str, sets: &[ScoreSet]) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
@@ -394,7 +388,7 @@ fn draw_scores<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, metric: &str, 
         if s.best.is_empty() {
             continue;
         }
-        let (mean, sd) = mean_sd(&s.best);
+        let (mean, sd) = crate::metrics::mean_std(&s.best);
         chart.draw_series(LineSeries::new(vec![(x - 0.25, mean), (x + 0.25, mean)], BLACK.stroke_width(2))).map_err(e)?;
         chart.draw_series(LineSeries::new(vec![(x, mean - sd), (x, mean + sd)], BLACK.stroke_width(1))).map_err(e)?;
     }
