@@ -209,49 +209,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Resume { run_dir, quiet, tensorboard } => report(&tunelab::run::resume(&run_dir, &control(quiet, tensorboard))?),
         Command::Run { script, set, quiet, tensorboard, shard, max_operations } => {
-            let script = Script::from_file(&script)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let settings = ScriptSettings { control: control(quiet, tensorboard), shard, max_operations, ..ScriptSettings::default() };
-            let value = script.run(&parse_sets(&set)?, &settings)?;
-            for a in &value.ablations {
-                let trivial = tunelab::files::read_json(&a.out.join("trivial.json")).ok();
-                print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize(&a.rows), trivial.as_ref()));
-                match &a.summaries {
-                    Some(_) => println!("summary.csv and ablation.png written to {}", a.out.display()),
-                    None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),
-                }
-            }
-            for cv in &value.cvs {
-                report_cv(cv)?;
-            }
-            if shard.is_some() && value.ablations.is_empty() && value.cvs.is_empty() {
-                anyhow::bail!("--shard: the script runs no ablation and no cross-validation, so there is nothing to split");
-            }
-            Ok(())
+            run_script(&script, &parse_sets(&set)?, &settings)
         }
-        Command::Plan { script, set, lr_csv, plot, run } => {
-            let script = Script::from_file(&script)?;
-            let plans = script.run(&parse_sets(&set)?, &ScriptSettings::plan())?.plans;
-            if plans.is_empty() {
-                anyhow::bail!("the script never calls train(..), plan(..) or ablate(..), so there is nothing to plan");
-            }
-            for (i, plan) in plans.iter().enumerate() {
-                println!("== planned run {} of {}", i + 1, plans.len());
-                print!("{plan}");
-            }
-            if lr_csv.is_some() || plot.is_some() {
-                let chosen = choose_plan(&plans, run.as_deref())?;
-                if let Some(path) = lr_csv {
-                    tunelab::files::atomic_write(&path, chosen.lrs.to_csv().as_bytes())?;
-                    println!("LR table of run `{}` written to {}", chosen.name, path.display());
-                }
-                if let Some(path) = plot {
-                    tunelab::plot::Chart::lr(&chosen.lrs).save(&path)?;
-                    println!("LR plot of run `{}` written to {}", chosen.name, path.display());
-                }
-            }
-            Ok(())
-        }
+        Command::Plan { script, set, lr_csv, plot, run } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref()),
         Command::Merge { dir } if dir.join("spec.json").is_file() => {
             let result = tunelab::cv::assemble(&dir)?;
             print!("{result}");
@@ -291,6 +253,50 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `tunelab run`: runs a script, then reports its ablations and cross-validations.
+fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &ScriptSettings) -> anyhow::Result<()> {
+    let value = Script::from_file(path)?.run(sets, settings)?;
+    for a in &value.ablations {
+        let trivial = tunelab::files::read_json(&a.out.join("trivial.json")).ok();
+        print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize(&a.rows), trivial.as_ref()));
+        match &a.summaries {
+            Some(_) => println!("summary.csv and ablation.png written to {}", a.out.display()),
+            None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),
+        }
+    }
+    for cv in &value.cvs {
+        report_cv(cv)?;
+    }
+    if settings.shard.is_some() && value.ablations.is_empty() && value.cvs.is_empty() {
+        anyhow::bail!("--shard: the script runs no ablation and no cross-validation, so there is nothing to split");
+    }
+    Ok(())
+}
+
+/// `tunelab plan`: every planned run's groups and schedules; the chosen one's LR table and plot.
+fn plan_script(path: &std::path::Path, sets: &[(String, String)], lr_csv: Option<PathBuf>, plot: Option<PathBuf>, run: Option<&str>) -> anyhow::Result<()> {
+    let plans = Script::from_file(path)?.run(sets, &ScriptSettings::plan())?.plans;
+    if plans.is_empty() {
+        anyhow::bail!("the script never calls train(..), plan(..) or ablate(..), so there is nothing to plan");
+    }
+    for (i, plan) in plans.iter().enumerate() {
+        println!("== planned run {} of {}", i + 1, plans.len());
+        print!("{plan}");
+    }
+    if lr_csv.is_some() || plot.is_some() {
+        let chosen = choose_plan(&plans, run)?;
+        if let Some(path) = lr_csv {
+            tunelab::files::atomic_write(&path, chosen.lrs.to_csv().as_bytes())?;
+            println!("LR table of run `{}` written to {}", chosen.name, path.display());
+        }
+        if let Some(path) = plot {
+            tunelab::plot::Chart::lr(&chosen.lrs).save(&path)?;
+            println!("LR plot of run `{}` written to {}", chosen.name, path.display());
+        }
+    }
+    Ok(())
 }
 
 /// The plan `--run` names (by number from 1, or by name); the only one when there is one.

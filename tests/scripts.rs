@@ -218,3 +218,20 @@ fn the_cross_validation_script_writes_out_of_fold_predictions() {
     let result: tunelab::cv::CvResult = serde_json::from_str(&std::fs::read_to_string(dir.join("cv.json")).unwrap()).unwrap();
     assert_eq!(result.fold_scores.len(), 2);
 }
+
+#[test]
+fn planning_an_ablation_names_every_run_and_asks_which_to_plot() {
+    common::minilm_dir();
+    let runs = tempfile::tempdir().unwrap();
+    let csv = runs.path().join("lr.csv");
+    let base = ["plan", "scripts/ablate.rhai", "--set", "train_limit=64", "--set", "max_steps=4", "--lr-csv", csv.to_str().unwrap()];
+    let err = one_line_error(&tunelab(&base, runs.path()));
+    assert!(err.contains("the script plans 7 runs") && err.contains("2 `+ LLRD`") && err.contains("--run"), "{err}");
+    let mut chosen = base.to_vec();
+    chosen.extend(["--run", "+ LLRD"]);
+    let stdout = ok(&tunelab(&chosen, runs.path()));
+    assert!(stdout.contains("== planned run 7 of 7") && stdout.contains("run `grouped LLRD`"), "{stdout}");
+    assert!(stdout.contains("LR table of run `+ LLRD` written"), "{stdout}");
+    let header = std::fs::read_to_string(&csv).unwrap().lines().next().unwrap().to_string();
+    assert!(header.starts_with("step,embeddings,layer.0"), "{header}");
+}
