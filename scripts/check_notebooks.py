@@ -21,8 +21,11 @@ def check(path: str) -> list[str]:
             if out.get("output_type") == "error":
                 problems.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
             text = "".join(out.get("text", [])) if out.get("output_type") == "stream" else ""
-            if out.get("name") == "stderr" and "error" in text.lower():
-                problems.append(f"cell {i} printed an error: {text.strip()[:300]}")
+            # A cell that fails through `?` only prints the error's message to stderr; compiler
+            # warnings start with "warning". Anything else on stderr is a failure.
+            stderr = text.strip() if out.get("name") == "stderr" else ""
+            if stderr and not stderr.lower().startswith("warning"):
+                problems.append(f"cell {i} printed to stderr: {stderr[:300]}")
             data = out.get("data", {})
             if "image/svg+xml" in data:
                 plots += 1

@@ -191,6 +191,10 @@ fn literal(name: &str, raw: &str) -> Result<Dynamic> {
 fn engine(record: Rc<RefCell<ScriptValue>>, settings: &ScriptSettings) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(settings.max_operations);
+    // rhai's defaults are lower in builds with debug assertions (notebooks build that way): the
+    // same limits everywhere.
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_call_levels(64);
     engine.on_print(|s| println!("{s}"));
     bindings::register(&mut engine, record, settings.clone());
     engine
