@@ -56,6 +56,7 @@ def tunelab(args, tmp, name, shuffle, bucket):
             "columns": {"text": "text", "label": "score"},
             "kind": "regression",
             "train_limit": args.train_limit,
+            "subset": {"kind": "first"},  # the rows the reference reads: the first N
         },
         "recipe": {
             "lr": {"kind": "llrd", "top_lr": 1e-4, "decay": 0.9, "head_lr": 5e-4},
@@ -68,7 +69,7 @@ def tunelab(args, tmp, name, shuffle, bucket):
         },
         "training": {
             "epochs": 1, "batch_size": 32, "max_length": 64, "seed": 42, "threads": args.threads,
-            "shuffle": shuffle, "bucket": bucket, "quiet": True, "name": name,
+            "shuffle": shuffle, "bucket": bucket, "name": name,
         },
     }
     path = pathlib.Path(tmp) / f"{name}.json"
