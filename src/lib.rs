@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod precision;
 pub mod predict;
 #[cfg(feature = "cli")]
 pub mod progress;

@@ -46,6 +46,8 @@ enum Command {
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
         /// The most operations the script may run before it is stopped (calls into tunelab count as one).
+        #[command(flatten)]
+        hardware: HardwareArgs,
         #[arg(long, value_name = "N", default_value_t = 10_000_000)]
         max_operations: u64,
     },
@@ -103,6 +105,9 @@ enum Command {
     Merge {
         /// The ablation's folder (it holds results-*.jsonl) or the cross-validation's (it holds spec.json and fold-*/).
         dir: PathBuf,
+        /// Print the ablation's table as Markdown (for a results page) instead of plain text.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Fine-tune a model as a run specification (JSON) describes.
     ///
@@ -133,6 +138,8 @@ enum Command {
         /// --out, the same for every shard; `tunelab merge` completes it.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        #[command(flatten)]
+        hardware: HardwareArgs,
     },
     /// Predict a file with a fine-tuned model (a run's best/ or swa/ folder): one row per input
     /// with its id and the prediction (and each class's probability), plus the metrics when
@@ -192,11 +199,29 @@ fn control(quiet: bool, tensorboard: bool) -> RunControl {
     RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet, tensorboard, ..RunControl::default() }
 }
 
+/// `--device` and `--precision`: override every run's training settings.
+#[derive(clap::Args, Debug)]
+struct HardwareArgs {
+    /// Where to train: auto (the first GPU if there is one), cpu, cuda or cuda:N.
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<tunelab::precision::DeviceChoice>,
+    /// The format dense layers and attention compute in (weights and optimizer stay fp32).
+    #[arg(long, value_enum)]
+    precision: Option<tunelab::precision::Precision>,
+}
+
+impl HardwareArgs {
+    fn get(&self) -> tunelab::precision::Hardware {
+        tunelab::precision::Hardware { device: self.device, precision: self.precision }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { model_dir, json } => inspect(&model_dir, json),
-        Command::Train { spec, out, force, stop_after, quiet, tensorboard, shard } => {
-            let spec = RunSpec::from_file(&spec)?;
+        Command::Train { spec, out, force, stop_after, quiet, tensorboard, shard, hardware } => {
+            let mut spec = RunSpec::from_file(&spec)?;
+            hardware.get().apply(&mut spec.training);
             let control = RunControl { out, force, stop_after, ..control(quiet, tensorboard) };
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             if spec.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {
@@ -208,23 +233,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             report(&spec.run_with(&control)?)
         }
         Command::Resume { run_dir, quiet, tensorboard } => report(&tunelab::run::resume(&run_dir, &control(quiet, tensorboard))?),
-        Command::Run { script, set, quiet, tensorboard, shard, max_operations } => {
+        Command::Run { script, set, quiet, tensorboard, shard, hardware, max_operations } => {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
-            let settings = ScriptSettings { control: control(quiet, tensorboard), shard, max_operations, ..ScriptSettings::default() };
+            let settings = ScriptSettings { control: control(quiet, tensorboard), shard, max_operations, hardware: hardware.get(), ..ScriptSettings::default() };
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref()),
-        Command::Merge { dir } if dir.join("spec.json").is_file() => {
+        Command::Merge { dir, .. } if dir.join("spec.json").is_file() => {
             let result = tunelab::cv::assemble(&dir)?;
             print!("{result}");
             println!("oof.tsv and cv.json written to {}", dir.display());
             Ok(())
         }
-        Command::Merge { dir } => {
+        Command::Merge { dir, markdown } => {
             let rows = tunelab::ablation::merge(&dir)?;
             let summaries = tunelab::ablation::report(&dir, &rows)?;
             let trivial = tunelab::files::read_json(&dir.join("trivial.json")).ok();
-            print!("{}", tunelab::ablation::table_with(&summaries, trivial.as_ref()));
+            if markdown {
+                print!("{}", tunelab::ablation::table_markdown(&summaries, trivial.as_ref()));
+            } else {
+                print!("{}", tunelab::ablation::table_with(&summaries, trivial.as_ref()));
+            }
             println!("{} runs; summary.csv and ablation.png written to {}", rows.len(), dir.display());
             Ok(())
         }

@@ -78,7 +78,7 @@ impl RunSpec {
             return Err(Error::Invalid("stopping early needs the resumable checkpoint, but training.keep is not `resumable`".into()));
         }
         apply_threads(self)?;
-        let prepared = self.prepare(tch::Device::cuda_if_available())?;
+        let prepared = self.prepare(device(self)?)?;
         let path = match &control.out {
             Some(p) => p.clone(),
             None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &self.training.name),
@@ -121,7 +121,7 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
             )));
         }
     }
-    let prepared = spec.prepare(tch::Device::cuda_if_available())?;
+    let prepared = spec.prepare(device(&spec)?)?;
     if let Some(state) = state.as_ref().filter(|s| s.total_steps != prepared.resolved.total_steps) {
         return Err(Error::Invalid(format!(
             "{}: the run was laid out over {} optimizer steps, but its data now gives {}: were the data files changed?",
@@ -139,6 +139,18 @@ fn keep(spec: &RunSpec) -> Keep {
     spec.training.keep.unwrap_or(Keep::Resumable)
 }
 
+/// The device the specification asks for; with `tf32` on a GPU, fp32 matrix products may use
+/// TF32 (libtorch reads the switch once, before its first CUDA matrix product).
+fn device(spec: &RunSpec) -> Result<tch::Device> {
+    let device = spec.training.device.device()?;
+    if spec.training.tf32 && device.is_cuda() {
+        // SAFETY: set before this process's first CUDA operation; tunelab reads no environment
+        // variable concurrently.
+        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1") };
+    }
+    Ok(device)
+}
+
 fn apply_threads(spec: &RunSpec) -> Result<()> {
     if let Some(n) = spec.training.threads {
         tch::set_num_threads(i32::try_from(n).map_err(|_| Error::Invalid(format!("training.threads: {n} is too many")))?);
@@ -149,7 +161,7 @@ fn apply_threads(spec: &RunSpec) -> Result<()> {
 /// Trains a prepared specification in its folder, from `state`'s checkpoint or from the start.
 fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<CheckpointState>, recovery: Vec<String>, control: &RunControl, _lock: Lock) -> Result<Run> {
     let started = Instant::now();
-    let Prepared { mut model, train, dev, table, resolved, steps_per_epoch } = prepared;
+    let Prepared { mut model, train, dev, test, table, resolved, steps_per_epoch } = prepared;
     let tokenizer = model.tokenizer()?.clone();
     let setup = Setup::new(train.encode(&tokenizer)?, dev.encode(&tokenizer)?, &spec.recipe, resolved, &spec.training, steps_per_epoch);
     if state.is_none() {
@@ -168,6 +180,7 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
             waited: state.waited,
             stopped_early: state.stopped_early,
             evals: dir.read_evals()?,
+            scaler: state.scaler.clone(),
         };
     }
     let mut writer = FolderWriter { dir, spec, threads: tch::get_num_threads() as usize, total: setup.resolved.total_steps, keep: keep(spec) };
@@ -183,9 +196,31 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     }
     trainer.run(&setup, stop_at, &mut observers)?;
     drop(observers);
-    let metrics = summarise(&trainer.state, &setup, trainer.model, started);
+    let mut metrics = summarise(&trainer.state, &setup, trainer.model, started);
+    // A fold of a cross-validation leaves the test file to the cross-validation (its folds' mean).
+    if let Some(test) = test.filter(|_| metrics.finished && spec.data.cv.is_none()) {
+        let (best, swa) = score_test(spec, dir, &test)?;
+        metrics.test = best;
+        metrics.swa_test = swa;
+        metrics.wall_seconds = started.elapsed().as_secs_f64();
+    }
     dir.write_metrics(&metrics)?;
     Ok(Run { dir: dir.path.clone(), metrics, recovery, log: dir.read_log()?, evals: trainer.state.evals.clone() })
+}
+
+/// The test rows scored by the run's selected weights (`best/`) and its SWA weights (`swa/`), as
+/// far as the run kept them.
+fn score_test(spec: &RunSpec, dir: &RunDir, test: &crate::data::Dataset) -> Result<(Option<crate::metrics::Metrics>, Option<crate::metrics::Metrics>)> {
+    let score = |name: &str| -> Result<Option<crate::metrics::Metrics>> {
+        let path = dir.path.join(name);
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        let model = Model::load(&path, None, spec.training.device.device()?)?;
+        let encoded = test.encode(model.tokenizer()?)?;
+        Ok(Some(crate::precision::autocast(spec.training.precision, || crate::train::evaluate(&model, &encoded, spec.training.eval_batch_size))))
+    };
+    Ok((score("best")?, if spec.recipe.swa.is_some() { score("swa")? } else { None }))
 }
 
 /// `metrics.json` from the loop's final state.
@@ -210,7 +245,11 @@ fn summarise(state: &TrainState, setup: &Setup, model: &Model, started: Instant)
         swa_seconds: t.swa_seconds,
         step_seconds: t.train_seconds,
         device: format!("{:?}", model.device()),
+        precision: setup.settings.precision,
+        skipped_steps: state.scaler.as_ref().map_or(0, |s| s.skipped),
         warnings: setup.resolved.warnings.clone(),
+        test: None,
+        swa_test: None,
     }
 }
 
@@ -248,6 +287,7 @@ impl Observer for FolderWriter<'_> {
             stopped_early: c.state.stopped_early,
             threads: self.threads,
             spec: self.spec.clone(),
+            scaler: c.state.scaler.clone(),
         };
         self.dir.save_checkpoint(c.model, c.optimizer, c.average, &state)
     }

@@ -40,6 +40,12 @@ pub struct StepLog {
     pub loss: f64,
     /// The LR of every group for this step, by group name.
     pub lr: indexmap::IndexMap<String, f64>,
+    /// fp16: the loss scale for the next step, and whether this step was skipped because its
+    /// gradients overflowed (the scale was then halved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// Which weights an evaluation scored.
@@ -112,9 +118,21 @@ pub struct RunMetrics {
     pub swa_seconds: f64,
     pub step_seconds: f64,
     pub device: String,
+    /// The format dense layers and attention computed in, and (fp16) the steps skipped because
+    /// their gradients overflowed.
+    #[serde(default)]
+    pub precision: crate::precision::Precision,
+    #[serde(default)]
+    pub skipped_steps: usize,
     /// Warnings about the recipe (settings that are legal but probably not meant).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The test file (`data.test`) scored at the end by the selected weights and by the SWA
+    /// weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_test: Option<Metrics>,
 }
 
 /// What `last/state.json` holds besides the tensors.
@@ -138,6 +156,9 @@ pub struct CheckpointState {
     pub threads: usize,
     /// The specification the run started with, to refuse a resume after it was edited.
     pub spec: RunSpec,
+    /// fp16's loss scaler at the checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaler: Option<crate::precision::LossScaler>,
 }
 
 /// A run folder (see the module documentation).

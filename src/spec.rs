@@ -13,6 +13,7 @@ use crate::data::{Columns, Dataset, ReadOptions, Subset, TaskKind};
 use crate::error::{Error, Result};
 use crate::groups::GroupTable;
 use crate::model::{HeadSpec, Model, Pooling, Task};
+use crate::precision::{DeviceChoice, Precision};
 use crate::recipe::{LrTable, Recipe, Resolved};
 
 /// How a run is carried out (as opposed to what it does, the [`Recipe`]).
@@ -43,6 +44,13 @@ pub struct TrainConfig {
     /// Which model folders the run keeps (`None`: `resumable` for a single run, `models` for the
     /// runs of an ablation).
     pub keep: Option<Keep>,
+    /// Where to train: `auto` (the first GPU if there is one), `cpu`, `cuda`, `cuda:N`.
+    pub device: DeviceChoice,
+    /// The format dense layers and attention compute in: `fp32`, `bf16` or `fp16` (with
+    /// dynamic loss scaling). Weights, optimizer state and checkpoints stay fp32.
+    pub precision: Precision,
+    /// Let fp32 matrix products use TF32 on GPUs that have it (Ampere and later).
+    pub tf32: bool,
 }
 
 /// Which folders a run keeps. For MiniLM (22.7M parameters): `best/` and `swa/` take about 91 MB
@@ -83,6 +91,9 @@ impl Default for TrainConfig {
             seed: 42,
             threads: None,
             keep: None,
+            device: DeviceChoice::Auto,
+            precision: Precision::Fp32,
+            tf32: false,
         }
     }
 }
@@ -167,6 +178,14 @@ pub struct DataSpec {
     /// Cross-validate on the training rows instead of using a dev file.
     #[serde(default)]
     pub cv: Option<Cv>,
+    /// A held-out test file, scored once at the end with the selected weights (and the SWA
+    /// weights) and never used to choose anything. With `cv`, every
+    /// fold's model predicts it and the folds' mean prediction is scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// Use only this many test rows, chosen as the other limits are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
 }
 
 impl DataSpec {
@@ -212,6 +231,16 @@ impl DataSpec {
         }
     }
 
+    /// Reads the test file (`None` without one), checked against the training classes.
+    pub fn load_test(&self, train: &Dataset) -> Result<Option<Dataset>> {
+        let Some(path) = &self.test else { return Ok(None) };
+        let classes = match &train.task {
+            Task::Classification { labels } => Some(labels.clone()),
+            Task::Regression => None,
+        };
+        Dataset::read(path, &ReadOptions { group: None, ..self.options(self.test_limit) }, classes.as_deref()).map(Some)
+    }
+
     /// The fold of every training row (with `cv`).
     pub fn folds(&self, train: &Dataset) -> Result<Vec<usize>> {
         let cv = self.cv.as_ref().ok_or_else(|| Error::Invalid("data.cv is not set".into()))?;
@@ -243,6 +272,8 @@ pub struct Prepared {
     pub model: Model,
     pub train: Dataset,
     pub dev: Dataset,
+    /// The test file's rows (`data.test`), read and checked before anything trains.
+    pub test: Option<Dataset>,
     pub table: GroupTable,
     pub resolved: Resolved,
     pub steps_per_epoch: usize,
@@ -284,6 +315,7 @@ impl RunSpec {
     pub fn prepare(&self, device: Device) -> Result<Prepared> {
         self.training.validate()?;
         let (train, dev) = self.data.load()?;
+        let test = self.data.load_test(&train)?;
         let spec = HeadSpec { task: train.task.clone(), pooling: self.pooling };
         let mut model = Model::load(&self.model, Some(spec), device)?;
         let limit = model.encoder.max_positions();
@@ -298,7 +330,7 @@ impl RunSpec {
         let (steps_per_epoch, total) = self.training.run_length(train.len());
         let table = self.recipe.group_table(&model)?;
         let resolved = self.recipe.resolve(&table, total, &train.task)?;
-        Ok(Prepared { model, train, dev, table, resolved, steps_per_epoch })
+        Ok(Prepared { model, train, dev, test, table, resolved, steps_per_epoch })
     }
 
     /// What the run would do, without training: the parameter groups and every group's LR at
@@ -347,6 +379,8 @@ impl DataSpec {
             train: train.into(),
             dev: Some(dev.into()),
             cv: None,
+            test: None,
+            test_limit: None,
             columns: Columns::new(text, label),
             kind,
             skip_invalid: false,

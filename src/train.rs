@@ -38,6 +38,7 @@ use crate::model::{Model, Task};
 use crate::optim::AdamW;
 use crate::recipe::{Eval, Recipe, Resolved};
 use crate::run_dir::{Best, EvalRecord, StepLog, Throughput, Weights};
+use crate::precision::{LossScaler, Precision, autocast};
 use crate::spec::TrainConfig;
 use crate::techniques::{Swa, WeightAverage};
 
@@ -94,6 +95,9 @@ pub struct TrainState {
     /// The evaluations so far (the progress bar shows the last one; metrics.json the last ones).
     #[serde(skip)]
     pub evals: Vec<EvalRecord>,
+    /// fp16's loss scale and its counters (`None` in fp32 and bf16).
+    #[serde(default)]
+    pub scaler: Option<LossScaler>,
 }
 
 /// What the loop reads: the encoded data, the resolved recipe and the settings.
@@ -139,7 +143,8 @@ impl<'m> Trainer<'m> {
         let params: Vec<(String, Tensor)> = table.rows.iter().map(|r| (r.name.clone(), vars[&r.name].shallow_clone())).collect();
         let average = setup.swa.as_ref().map(|s| WeightAverage::new(s.averaging, &params));
         let trivial_loss = trivial_loss(&setup.train, &setup.dev);
-        Ok(Trainer { model, optimizer, average, state: TrainState::default(), vars, params, trivial_loss })
+        let scaler = (setup.settings.precision == Precision::Fp16).then(LossScaler::default);
+        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trivial_loss })
     }
 
     /// Runs optimizer steps until `stop_at` (at most the run's length), reporting to `observers`.
@@ -192,27 +197,47 @@ impl<'m> Trainer<'m> {
         self.optimizer.zero_grad();
         let device = self.model.device();
         let mut loss_sum = 0.0;
+        // fp16: the loss is scaled up for the backward pass (a loss that overflowed is skipped
+        // like gradients that did).
+        let scale = self.state.scaler.as_ref().map_or(1.0, |s| s.scale);
+        let mut overflow = false;
         for indices in micro {
             let (batch, targets) = setup.train.batch(indices, device);
-            let loss = self.model.head.loss(&self.model.forward(&batch, true), &targets);
+            let outputs = autocast(config.precision, || self.model.forward(&batch, true));
+            let loss = self.model.head.loss(&outputs, &targets);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
-                return Err(Error::NonFiniteLoss { step, value });
+                if self.state.scaler.is_none() {
+                    return Err(Error::NonFiniteLoss { step, value });
+                }
+                overflow = true;
+                continue;
             }
             loss_sum += value;
-            (loss / micro.len() as f64).backward();
+            (loss * (scale / micro.len() as f64)).backward();
             self.state.throughput.samples += indices.len();
             self.state.throughput.tokens += batch.tokens() as usize;
         }
         crate::files::failpoint("step");
-        if let Some(max) = config.clip_grad_norm {
-            clip_grad_norm(&self.params, max);
-        }
+        let tensors: Vec<Tensor> = self.params.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let skipped = match self.state.scaler.as_mut() {
+            Some(scaler) => {
+                let found_inf = overflow || scaler.unscale(&tensors);
+                scaler.update(found_inf);
+                found_inf
+            }
+            None => false,
+        };
         let lr_tick = Instant::now();
         let lrs = setup.resolved.lrs(step);
-        self.optimizer.set_lrs(&lrs);
         self.state.throughput.lr_seconds += lr_tick.elapsed().as_secs_f64();
-        self.optimizer.step();
+        if !skipped {
+            if let Some(max) = config.clip_grad_norm {
+                clip_grad_norm(&self.params, max);
+            }
+            self.optimizer.set_lrs(&lrs);
+            self.optimizer.step();
+        }
         if let (Some(swa), Some(start), Some(avg)) = (&setup.swa, setup.resolved.swa_start, self.average.as_mut())
             && swa.updates_at(step, start)
         {
@@ -223,14 +248,17 @@ impl<'m> Trainer<'m> {
         self.state.step += 1;
         self.state.throughput.train_seconds += tick.elapsed().as_secs_f64();
         let names = setup.resolved.groups.iter().map(|g| g.name.clone());
-        Ok(StepLog { step, epoch, loss: loss_sum / micro.len() as f64, lr: names.zip(lrs).collect() })
+        let loss = if overflow { f64::NAN } else { loss_sum / micro.len() as f64 };
+        let loss_scale = self.state.scaler.as_ref().map(|s| s.scale);
+        Ok(StepLog { step, epoch, loss, lr: names.zip(lrs).collect(), loss_scale, skipped })
     }
 
     /// Scores the trained (and averaged) weights, reports the scores, an improvement and a checkpoint.
     fn evaluate_and_report(&mut self, setup: &Setup, observers: &mut [&mut dyn Observer]) -> Result<()> {
         let (step, metric) = (self.state.step, setup.resolved.select_by);
         let epoch = (step - 1) / setup.steps_per_epoch;
-        let scores = evaluate(self.model, &setup.dev, setup.settings.eval_batch_size);
+        let precision = setup.settings.precision;
+        let scores = autocast(precision, || evaluate(self.model, &setup.dev, setup.settings.eval_batch_size));
         let loss = scores.get("loss").copied().unwrap_or(f64::NAN);
         let record = EvalRecord { step, epoch, weights: Weights::Model, metrics: scores.clone() };
         self.state.evals.push(record.clone());
@@ -260,7 +288,7 @@ impl<'m> Trainer<'m> {
         }
         if let Some(avg) = self.average.as_mut().filter(|a| a.n_averaged > 0) {
             avg.swap(&self.vars);
-            let scores = evaluate(self.model, &setup.dev, setup.settings.eval_batch_size);
+            let scores = autocast(precision, || evaluate(self.model, &setup.dev, setup.settings.eval_batch_size));
             avg.swap(&self.vars);
             let record = EvalRecord { step, epoch, weights: Weights::Swa, metrics: scores };
             self.state.evals.push(record.clone());
@@ -297,17 +325,21 @@ fn trivial_loss(train: &Encoded, dev: &Encoded) -> f64 {
 }
 
 /// The raw outputs of a model on an encoded dataset, in its order (no dropout, no gradients):
-/// `[examples, outputs]` as f64 on the CPU.
+/// `[examples, outputs]` as f64 on the CPU. The batches group examples of similar length
+/// ([`Encoded::by_length`]): far less padding than file order on short, varied sentences.
 pub fn predict(model: &Model, data: &Encoded, batch_size: usize) -> Tensor {
     let device = model.device();
     let mut outputs = Vec::new();
+    let batches = data.by_length(batch_size);
     tch::no_grad(|| {
-        for indices in data.sequential(batch_size) {
-            let (batch, _) = data.batch(&indices, device);
+        for indices in &batches {
+            let (batch, _) = data.batch(indices, device);
             outputs.push(model.forward(&batch, false).to_kind(Kind::Double).to_device(Device::Cpu));
         }
     });
-    Tensor::cat(&outputs, 0)
+    let sorted = Tensor::cat(&outputs, 0);
+    let order: Vec<i64> = batches.iter().flatten().map(|&i| i as i64).collect();
+    sorted.zeros_like().index_copy(0, &Tensor::from_slice(&order), &sorted)
 }
 
 /// Evaluates a model on an encoded dataset (no dropout, no gradients).

@@ -99,3 +99,43 @@ fn the_trivial_predictor_is_scored_on_the_same_rows() {
     let sd = (train.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / train.len() as f64).sqrt();
     assert!(cv.value >= sd && cv.value < sd * 1.05, "{} vs {sd}", cv.value);
 }
+
+#[test]
+fn the_folds_models_predict_the_test_file_and_their_mean_is_scored() {
+    let root = tempfile::tempdir().unwrap();
+    let mut spec = spec();
+    spec.data.test = Some(common::fixture("vader-sample/dev.tsv"));
+    spec.data.test_limit = Some(40);
+    spec.recipe.swa = Some(tunelab::techniques::Swa { start: tunelab::techniques::swa::At::Step(1), ..Default::default() });
+    let control = tunelab::RunControl { out: Some(root.path().join("cv")), quiet: true, ..Default::default() };
+    let outcome = tunelab::cv::run(&spec, &control, None).unwrap();
+    let result = outcome.result.unwrap();
+    let folds: Vec<tunelab::cv::FoldPredictions> =
+        (0..3).map(|k| serde_json::from_str(&std::fs::read_to_string(outcome.dir.join(format!("fold-{k}/oof.json"))).unwrap()).unwrap()).collect();
+    let rmse = |p: &[f64], t: &[f64]| (p.iter().zip(t).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / p.len() as f64).sqrt();
+    // The test score: the RMSE of the three folds' mean prediction, for the best and the SWA weights.
+    let test = |swa: bool| -> Vec<f64> {
+        (0..40)
+            .map(|r| folds.iter().map(|f| { let t = f.test.as_ref().unwrap(); if swa { t.swa_outputs.as_ref().unwrap()[r][0] } else { t.outputs[r][0] } }).sum::<f64>() / 3.0)
+            .collect()
+    };
+    let targets = &folds[0].test.as_ref().unwrap().targets;
+    assert_eq!(targets.len(), 40);
+    assert!((result.test_score.unwrap() - rmse(&test(false), targets)).abs() < 1e-9);
+    assert!((result.swa_test_score.unwrap() - rmse(&test(true), targets)).abs() < 1e-9);
+    // The SWA weights' out-of-fold score: every held-out row predicted by its fold's average.
+    let (mut p, mut t) = (Vec::new(), Vec::new());
+    for f in &folds {
+        p.extend(f.swa_outputs.as_ref().unwrap().iter().map(|o| o[0]));
+        t.extend(&f.targets);
+    }
+    assert!((result.swa_oof_score.unwrap() - rmse(&p, &t)).abs() < 1e-9);
+    assert_ne!(result.swa_oof_score, Some(result.oof_score), "the SWA weights are other weights");
+    // A plain run scores the test file with best/ and swa/ into metrics.json.
+    spec.data.cv = None;
+    spec.data.dev = Some(common::fixture("vader-sample/dev.tsv"));
+    let run = spec.run_with(&tunelab::RunControl { out: Some(root.path().join("plain")), quiet: true, ..Default::default() }).unwrap();
+    let best = tunelab::run::evaluate_folder(&run.dir.join("best"), &tunelab::DataSpec { dev: spec.data.test.clone(), dev_limit: Some(40), ..spec.data.clone() }).unwrap();
+    assert!((run.metrics.test.as_ref().unwrap()["rmse"] - best["rmse"]).abs() < 1e-9);
+    assert!(run.metrics.swa_test.is_some());
+}

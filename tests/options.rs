@@ -42,6 +42,8 @@ fn maximal() -> Vec<RunSpec> {
     a.data.columns.id = Some("id".into());
     a.data.train_limit = Some(10);
     a.data.dev_limit = Some(10);
+    a.data.test = Some("data/vader-movies/test.tsv".into());
+    a.data.test_limit = Some(10);
     a.data.cv = Some(Cv { folds: 5, seed: 1, group_by: Some("source".into()), fold: Some(0) });
     a.recipe.lr = LrLayout::Llrd { top_lr: 1e-4, decay: 0.9, head_lr: 1e-3 };
     a.recipe.warmup = Warmup::Fraction(0.1);

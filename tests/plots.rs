@@ -58,6 +58,8 @@ fn run_and_ablation_charts_read_what_runs_leave_behind() {
             dev_limit: None,
             subset: tunelab::data::Subset::default(),
             cv: None,
+            test: None,
+            test_limit: None,
         },
         recipe: Recipe { swa: Some(Swa { start: At::Step(2), ..Swa::default() }), ..Recipe::default() },
         training: tunelab::TrainConfig { epochs: 1, batch_size: 8, max_length: 64, ..Default::default() },

@@ -34,6 +34,8 @@ fn spec() -> RunSpec {
             dev_limit: None,
             subset: tunelab::data::Subset::default(),
             cv: None,
+            test: None,
+            test_limit: None,
         },
         recipe: Recipe {
             lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },

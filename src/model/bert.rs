@@ -29,8 +29,9 @@ impl Linear {
         Linear { weight, bias }
     }
 
+    /// In the format of the current [`crate::precision::autocast`] region (fp32 outside one).
     pub fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.linear(&self.weight, Some(&self.bias))
+        crate::precision::linear(xs, &self.weight, &self.bias)
     }
 
     pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, Role)>) {
@@ -53,9 +54,10 @@ impl LayerNorm {
         LayerNorm { weight, bias, eps }
     }
 
+    /// Always in fp32, as autocast keeps it.
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         let dim = *xs.size().last().expect("layer norm input has a last dimension");
-        xs.layer_norm([dim], Some(&self.weight), Some(&self.bias), self.eps, false)
+        crate::precision::to_fp32(xs).layer_norm([dim], Some(&self.weight), Some(&self.bias), self.eps, false)
     }
 
     pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, Role)>) {
@@ -203,7 +205,8 @@ impl Attention {
         let k = heads(self.key.forward(xs));
         let v = heads(self.value.forward(xs));
         let dropout = if train { self.attention_dropout } else { 0.0 };
-        let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), dropout, false, None, false);
+        let mask = if mask.kind() == q.kind() { mask.shallow_clone() } else { mask.to_kind(q.kind()) };
+        let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&mask), dropout, false, None, false);
         let context = context.transpose(1, 2).contiguous().view([b, l, h]);
         let projected = self.output.forward(&context).dropout(self.hidden_dropout, train);
         self.layer_norm.forward(&(projected + xs))

@@ -122,7 +122,9 @@ impl Head {
 
     /// The training loss for a batch of predictions: MSE (targets float `[batch]`) or
     /// cross-entropy (targets int64 class indices `[batch]`), averaged over the batch.
+    /// The loss in fp32 whatever format the outputs were computed in.
     pub fn loss(&self, outputs: &Tensor, targets: &Tensor) -> Tensor {
+        let outputs = &crate::precision::to_fp32(outputs);
         match self.spec.task {
             Task::Regression => outputs.squeeze_dim(-1).mse_loss(&targets.to_kind(outputs.kind()), tch::Reduction::Mean),
             Task::Classification { .. } => outputs.cross_entropy_for_logits(&targets.to_kind(Kind::Int64)),

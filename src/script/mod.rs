@@ -52,11 +52,13 @@ pub struct ScriptSettings {
     pub shard: Option<(usize, usize)>,
     /// The most operations the script may run (calls into tunelab count as one).
     pub max_operations: u64,
+    /// A device and precision for every run of the script (`--device`, `--precision`).
+    pub hardware: crate::precision::Hardware,
 }
 
 impl Default for ScriptSettings {
     fn default() -> Self {
-        ScriptSettings { plan_only: false, control: RunControl::default(), shard: None, max_operations: 10_000_000 }
+        ScriptSettings { plan_only: false, control: RunControl::default(), shard: None, max_operations: 10_000_000, hardware: Default::default() }
     }
 }
 
