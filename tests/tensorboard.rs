@@ -119,7 +119,7 @@ fn a_resumed_training_run_shows_in_tensorboard() {
     let tmp = tempfile::tempdir().unwrap();
     let logdir = tmp.path().join("runs").join("tiny");
     let spec = spec();
-    let Prepared { mut model, train, dev, table, resolved, steps_per_epoch } = spec.prepare(tch::Device::Cpu).unwrap();
+    let Prepared { mut model, train, dev, table, resolved, steps_per_epoch, .. } = spec.prepare(tch::Device::Cpu).unwrap();
     let tokenizer = model.tokenizer().unwrap().clone();
     let setup = Setup::new(train.encode(&tokenizer).unwrap(), dev.encode(&tokenizer).unwrap(), &spec.recipe, resolved, &spec.training, steps_per_epoch);
     let groups: Vec<String> = setup.resolved.groups.iter().map(|g| g.name.clone()).collect();

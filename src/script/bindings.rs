@@ -37,7 +37,7 @@ struct ModelRef {
 #[derive(Debug, Clone)]
 enum RunRef {
     Run(Box<Run>),
-    Cv(crate::cv::CvOutcome),
+    Cv(Box<crate::cv::CvOutcome>),
     Planned,
 }
 
@@ -140,7 +140,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         if spec.data.cv.is_some() {
             let outcome = crate::cv::run(&spec, &s.control, s.shard).map_err(fail)?;
             rec.borrow_mut().cvs.push(outcome.clone());
-            return Ok(RunRef::Cv(outcome));
+            return Ok(RunRef::Cv(Box::new(outcome)));
         }
         let run = spec.run_with(&s.control).map_err(fail)?;
         rec.borrow_mut().runs.push(run.clone());
