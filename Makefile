@@ -2,7 +2,7 @@
 # Both run `make setup` first, which installs libtorch, the model and the data once.
 CARGO ?= cargo
 
-.PHONY: setup setup-cuda demo test reference reference-venv bench notebook
+.PHONY: setup setup-cuda demo test reference reference-venv bench notebook seed-table slurm-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -41,3 +41,17 @@ reference: setup reference-venv
 # tunelab against the PyTorch reference, side by side (BENCHMARKS.md; about 15 minutes).
 bench: setup reference-venv
 	.venv-ref/bin/python scripts/bench.py
+
+# The seed article's table measured on both VADER datasets (RESULTS.md): 2 × 24 five-fold
+# cross-validations, both datasets side by side (one thread each), about 100 minutes on 2 cores.
+seed-table: setup
+	$(CARGO) build --release
+	bash scripts/seed_table.sh movies > seed-table-movies.log 2>&1 & bash scripts/seed_table.sh amazon > seed-table-amazon.log 2>&1; wait
+	target/release/tunelab merge results/seed-table/movies
+	target/release/tunelab merge results/seed-table/amazon
+
+# A single-node Slurm (Debian's slurm-wlm + munge) started here; a small seed table submitted as
+# a job array and a dependent merge job, checked against the same table run unsharded.
+slurm-demo: setup
+	$(CARGO) build --release
+	bash scripts/slurm/demo.sh

@@ -10,7 +10,9 @@ AveragedModel + SWALR with one swa_lr per group (half of each group's LR); dev R
 --padding dynamic pads each batch to its longest sentence (DataCollatorWithPadding); --padding
 max_length pads every batch to --max-length (the seed article). --order file keeps the file
 order (the same batches as `tunelab` with shuffle off); --order shuffle uses a seeded DataLoader
-shuffle. Prints one JSON line with the measurements.
+shuffle. --device cuda trains on the GPU (times taken after torch.cuda.synchronize), --precision
+bf16 runs the forward pass and the loss under torch.autocast(dtype=bfloat16), --compile wraps the
+model in torch.compile. Prints one JSON line with the measurements.
 """
 
 import argparse
@@ -69,13 +71,14 @@ def collate(encoded, idx, padding, max_length, pad_id):
     return ids, mask, torch.zeros_like(ids), labels
 
 
-def evaluate(model, encoded, max_length, pad_id):
+def evaluate(model, encoded, max_length, pad_id, device="cpu", autocast=None):
     model.eval()
     se, n = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(encoded), 128):
-            ids, mask, types, labels = collate(encoded, list(range(start, min(start + 128, len(encoded)))), "dynamic", max_length, pad_id)
-            pred = model(ids, mask, types)
+            ids, mask, types, labels = (t.to(device) for t in collate(encoded, list(range(start, min(start + 128, len(encoded)))), "dynamic", max_length, pad_id))
+            with autocast():
+                pred = model(ids, mask, types).float()
             se += float(((pred - labels) ** 2).sum())
             n += len(labels)
     model.train()
@@ -97,7 +100,15 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--padding", choices=["dynamic", "max_length"], default="dynamic")
     p.add_argument("--order", choices=["file", "shuffle"], default="file")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--max-steps", type=int, default=0)
     a = p.parse_args()
+    device = torch.device(a.device)
+    gpu = device.type == "cuda"
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.precision == "bf16")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -107,7 +118,7 @@ def main():
     train, dev = enc(train_rows), enc(dev_rows)
     pad_id = tok.pad_token_id
 
-    model = Regressor(AutoModel.from_pretrained(a.model, attn_implementation="sdpa"))
+    model = Regressor(AutoModel.from_pretrained(a.model, attn_implementation="sdpa")).to(device)
     cfg = model.encoder.config
     layers = cfg.num_hidden_layers
     # Re-initialise the top layer and the pooler (transformers' own _init_weights).
@@ -132,21 +143,30 @@ def main():
 
     steps_per_epoch = math.ceil(len(train) / a.batch_size)
     total = a.epochs * steps_per_epoch
+    if a.max_steps:
+        total = min(total, a.max_steps)
     warmup = math.ceil(0.15 * total)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=warmup, num_training_steps=total)
     swa_start = math.floor(0.75 * total)
     swa_model = AveragedModel(model)
     swa_scheduler = SWALR(optimizer, swa_lr=[g["lr"] * 0.5 for g in param_groups], anneal_epochs=5, anneal_strategy="cos")
 
+    forward = torch.compile(model) if a.compile else model
+    if gpu:
+        torch.cuda.reset_peak_memory_stats(device)
     model.train()
     step, train_seconds, samples, tokens, best = 0, 0.0, 0, 0, float("inf")
     swa_seconds = 0.0
     for epoch in range(a.epochs):
         for idx in batches(train, a.order, a.batch_size, a.seed, epoch):
+            if step == total:
+                break
+            sync()
             tick = time.perf_counter()
-            ids, mask, types, labels = collate(train, idx, a.padding, a.max_length, pad_id)
+            ids, mask, types, labels = (t.to(device, non_blocking=True) for t in collate(train, idx, a.padding, a.max_length, pad_id))
             optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(model(ids, mask, types), labels)
+            with autocast():
+                loss = torch.nn.functional.mse_loss(forward(ids, mask, types).float(), labels)
             if not torch.isfinite(loss):
                 sys.exit(f"non-finite loss at step {step}")
             loss.backward()
@@ -161,11 +181,12 @@ def main():
                 scheduler.step()
             step += 1
             samples += len(idx)
-            tokens += int(mask[:, :].sum()) if a.padding == "dynamic" else sum(len(train[i][0]) for i in idx)
+            tokens += sum(len(train[i][0]) for i in idx)
+            sync()
             train_seconds += time.perf_counter() - tick
             if step % a.eval_every == 0 or step == total:
-                best = min(best, evaluate(model, dev, a.max_length, pad_id))
-    swa_rmse = evaluate(swa_model.module, dev, a.max_length, pad_id)
+                best = min(best, evaluate(model, dev, a.max_length, pad_id, device, autocast))
+    swa_rmse = evaluate(swa_model.module, dev, a.max_length, pad_id, device, autocast)
     print(json.dumps({
         "steps": step,
         "train_samples_per_second": samples / train_seconds,
@@ -174,6 +195,7 @@ def main():
         "swa_seconds": swa_seconds,
         "best_rmse": best,
         "swa_rmse": swa_rmse,
+        "peak_gpu_mib": torch.cuda.max_memory_allocated(device) / 2**20 if gpu else None,
     }))
 
 

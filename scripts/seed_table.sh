@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the seed table (scripts/seed_table.rhai) on one machine, one shard after another, and
+# prints the merged table: the command behind RESULTS.md.
+#
+#   bash scripts/seed_table.sh movies        (then: bash scripts/seed_table.sh amazon)
+#   bash scripts/seed_table.sh amazon 1 2    (only shards 1 and 2 of 3: one seed each)
+#
+# Each shard trains every recipe on one seed (8 cross-validations of 5 folds); its rows land in
+# results/seed-table/<dataset>/results-<i>-of-3.jsonl as they finish. The fold models (about
+# 150 MB per fold) are deleted once their cross-validation has scored them; what stays (the
+# rows, each cross-validation's cv.json and oof.tsv, each fold's metrics.json) is what
+# `tunelab merge results/seed-table/<dataset>` re-reads. Two datasets side by side use both
+# cores (each process runs one thread).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dataset=${1:?usage: scripts/seed_table.sh movies|amazon [SHARD...]}
+shift
+shards=("${@:-0 1 2}")
+read -r -a shards <<< "${shards[*]}"
+out=results/seed-table/$dataset
+bin=${TUNELAB:-target/release/tunelab}
+[ -x "$bin" ] || cargo build --release
+for i in "${shards[@]}"; do
+  started=$(date +%s)
+  "$bin" run scripts/seed_table.rhai --quiet --set "dataset=\"$dataset\"" --shard "$i/3"
+  find "$out" -path '*/fold-*' \( -name best -o -name swa -o -name last -o -name oof.json -o -name log.jsonl \) -prune -exec rm -rf {} +
+  echo "seed-table $dataset shard $i/3: $(( $(date +%s) - started )) s"
+done
+"$bin" merge "$out"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A real Slurm on this one machine: installs Debian's slurm-wlm and munge (if missing), starts
+# munged, slurmctld and slurmd with a single-node configuration, submits a small seed table
+# (scripts/seed_table.rhai on 96 Amazon sentences, 2 folds, 2 seeds: 16 cross-validations) as a
+# 4-task job array plus a dependent merge job, waits, prints the merged table, then runs the same
+# table unsharded in this shell and checks that both tables are the same. About 5 minutes on 2 cores.
+#
+#   make slurm-demo          (= bash scripts/slurm/demo.sh; needs root for apt and the daemons)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+say() { printf 'slurm-demo: %s\n' "$*"; }
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  say "installing slurm-wlm and munge (Debian packages)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+fi
+[ -x target/release/tunelab ] || cargo build --release
+
+state=$PWD/.cache/slurm
+mkdir -p "$state/ctld" "$state/d" "$state/log"
+host=$(hostname -s)
+cpus=$(nproc)
+memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
+cat > "$state/slurm.conf" <<CONF
+ClusterName=tunelab
+SlurmctldHost=$host
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation=$state/ctld
+SlurmdSpoolDir=$state/d
+SlurmctldPidFile=$state/slurmctld.pid
+SlurmdPidFile=$state/slurmd.pid
+SlurmctldLogFile=$state/log/slurmctld.log
+SlurmdLogFile=$state/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerType=sched/backfill
+ReturnToService=2
+MpiDefault=none
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN
+PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+export SLURM_CONF=$state/slurm.conf
+
+# munge: the key the package made, a daemon running as root here.
+pgrep -x munged >/dev/null || { mkdir -p /run/munge; munged --force; }
+pkill -x slurmctld 2>/dev/null || true
+pkill -x slurmd 2>/dev/null || true
+sleep 1
+slurmctld
+slurmd
+for _ in $(seq 30); do sinfo -h -o '%T' 2>/dev/null | grep -q idle && break; sleep 1; done
+say "cluster up: $(sinfo -h -o '%P %D nodes %c CPUs %T')"
+
+options=(--set 'dataset="amazon"' --set train_limit=96 --set test_limit=100 --set folds=2 --set 'seeds=[1, 2]')
+sharded=.cache/slurm/sharded
+whole=.cache/slurm/whole
+rm -rf "$sharded" "$whole"
+read -r array merge < <(scripts/slurm/submit.sh 4 "$sharded" scripts/seed_table.rhai "${options[@]}" --set "out=\"$sharded\"")
+say "submitted array job $array (4 tasks) and merge job $merge (afterok)"
+while squeue -h -j "$array,$merge" 2>/dev/null | grep -q .; do sleep 5; done
+log=slurm-logs/tunelab-merge-$merge.out
+[ -f "$log" ] || { say "the merge job left no log ($log): see $state/log"; exit 1; }
+say "merged by Slurm:"
+cat "$log"
+grep -q 'summary.csv and ablation.png written' "$log" || { say "the merge job failed"; exit 1; }
+
+say "the same table, unsharded, in this shell"
+target/release/tunelab run scripts/seed_table.rhai --quiet "${options[@]}" --set "out=\"$whole\"" >/dev/null
+table() { target/release/tunelab merge "$1" | grep -v 'written to'; }
+if diff <(table "$sharded") <(table "$whole"); then
+  say "the Slurm table equals the unsharded one"
+else
+  say "the tables differ"; exit 1
+fi
