@@ -29,11 +29,11 @@ say() { printf 'gpu-check: %s\n' "$*" >&2; }
 torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [ "$("$python" -c 'import torch; print(int(torch.cuda.is_available()))')" = 1 ]; then
-  device=cuda steps=60 batches="32 128" limit_per_step=1
+  device=cuda steps=60 batches="32 128" variants=(eager compile)
   say "GPU: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader)"
 else
-  device=cpu steps=3 batches="8" limit_per_step=1
-  say "no GPU visible: the same steps on the CPU at toy sizes (this checks the script, it measures nothing)"
+  device=cpu steps=3 batches="8" variants=(eager)
+  say "no GPU visible: the same steps on the CPU at toy sizes, torch.compile left out (minutes of C++ compilation on a CPU): this checks the script, it measures nothing"
 fi
 report=$out/gpu_check.md
 : > "$report"
@@ -119,7 +119,8 @@ for precision in fp32 bf16; do
     }
     measure "$bin" train "$out/speed.json" --out "$out/speed-run" --force --quiet > /dev/null
     "$python" -c "import json; m=json.load(open('$out/speed-run/metrics.json')); print(json.dumps({'who':'tunelab','precision':'$precision','batch':$batch,'samples':m['train_samples_per_second'],'tokens':m['train_tokens_per_second'],'peak_mib':float(open('$out/peak').read())}))" >> "$results"
-    for compiled in "" --compile; do
+    for variant in "${variants[@]}"; do
+      compiled=$([ "$variant" = compile ] && echo --compile || true)
       measure "$python" scripts/reference/train_reference.py --model "$shape" --device "$device" --precision "$precision" --batch-size "$batch" \
         --max-steps "$steps" --train-limit $((batch * steps)) --dev-limit 256 --eval-every 20 --threads "$(nproc)" $compiled > "$out/reference.json"
       "$python" -c "import json; m=json.load(open('$out/reference.json')); print(json.dumps({'who':'pytorch${compiled:+ compile}','precision':'$precision','batch':$batch,'samples':m['train_samples_per_second'],'tokens':m['train_tokens_per_second'],'peak_mib':float(open('$out/peak').read())}))" >> "$results"
