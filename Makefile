@@ -46,7 +46,9 @@ bench: setup reference-venv
 # cross-validations, both datasets side by side (one thread each), about 100 minutes on 2 cores.
 seed-table: setup
 	$(CARGO) build --release
-	bash scripts/seed_table.sh movies > seed-table-movies.log 2>&1 & bash scripts/seed_table.sh amazon > seed-table-amazon.log 2>&1; wait
+	bash scripts/seed_table.sh movies > seed-table-movies.log 2>&1 & movies=$$!; \
+	  bash scripts/seed_table.sh amazon > seed-table-amazon.log 2>&1; amazon=$$?; \
+	  wait $$movies && [ $$amazon = 0 ] || { echo "a seed-table shard failed: see seed-table-*.log"; exit 1; }
 	target/release/tunelab merge results/seed-table/movies
 	target/release/tunelab merge results/seed-table/amazon
 

@@ -23,7 +23,12 @@ bin=${TUNELAB:-target/release/tunelab}
 for i in "${shards[@]}"; do
   started=$(date +%s)
   "$bin" run scripts/seed_table.rhai --quiet --set "dataset=\"$dataset\"" --shard "$i/3"
-  find "$out" -path '*/fold-*' \( -name best -o -name swa -o -name last -o -name oof.json -o -name log.jsonl \) -prune -exec rm -rf {} +
+  # Only cross-validations that are complete (cv.json written): another shard may be running.
+  for cv in "$out"/*/; do
+    if [ -f "$cv/cv.json" ]; then
+      find "$cv" -path '*/fold-*' \( -name best -o -name swa -o -name last -o -name oof.json -o -name log.jsonl \) -prune -exec rm -rf {} +
+    fi
+  done
   echo "seed-table $dataset shard $i/3: $(( $(date +%s) - started )) s"
 done
 "$bin" merge "$out"

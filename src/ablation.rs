@@ -310,7 +310,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let (swa_mean, swa_std) = spread(mine.iter().filter_map(|r| r.swa).collect());
             let (test_mean, test_std) = spread(mine.iter().filter_map(|r| r.test).collect());
             let (swa_test_mean, _) = spread(mine.iter().filter_map(|r| r.swa_test).collect());
-            let (diff_mean, diff_ci95) = versus(&mine, &of(names[0]));
+            let (diff_mean, diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[0])) };
             let (prev_diff_mean, prev_diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[i - 1])) };
             let collapsed = mine.iter().filter(|r| r.collapsed).count();
             Summary {

@@ -123,7 +123,9 @@ fn claim(dir: &Path, spec: &RunSpec) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join(SPEC_FILE);
     if path.exists() {
-        let stored = RunSpec::from_file(&path)?;
+        let mut stored = RunSpec::from_file(&path)?;
+        // Shards may run on different devices.
+        stored.training.device = spec.training.device;
         if &stored != spec {
             return Err(Error::Invalid(format!("{} holds another cross-validation; choose another folder", dir.display())));
         }

@@ -45,9 +45,9 @@ enum Command {
         /// Run only part of an ablation: shard I of N (0-based), e.g. --shard 2/8 in a Slurm array.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
-        /// The most operations the script may run before it is stopped (calls into tunelab count as one).
         #[command(flatten)]
         hardware: HardwareArgs,
+        /// The most operations the script may run before it is stopped (calls into tunelab count as one).
         #[arg(long, value_name = "N", default_value_t = 10_000_000)]
         max_operations: u64,
     },

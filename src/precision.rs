@@ -196,20 +196,19 @@ impl LossScaler {
     /// step must then be skipped).
     pub fn unscale(&self, params: &[Tensor]) -> bool {
         let inverse = 1.0 / self.scale;
-        let mut found_inf = false;
         tch::no_grad(|| {
-            for p in params {
-                let mut g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let _ = g.g_mul_scalar_(inverse);
-                if !found_inf && !bool::try_from(g.isfinite().all()).unwrap_or(false) {
-                    found_inf = true;
-                }
-            }
-        });
-        found_inf
+            // One flag per gradient on the device, then a single read: one host synchronisation.
+            let flags: Vec<Tensor> = params
+                .iter()
+                .map(|p| p.grad())
+                .filter(Tensor::defined)
+                .map(|mut g| {
+                    let _ = g.g_mul_scalar_(inverse);
+                    g.isfinite().all().logical_not()
+                })
+                .collect();
+            !flags.is_empty() && bool::try_from(Tensor::stack(&flags, 0).any()).unwrap_or(true)
+        })
     }
 
     /// The scale for the next step, after a step whose gradients did (or did not) overflow.

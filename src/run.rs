@@ -100,7 +100,8 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     apply_threads(&spec)?;
     if let Some(state) = &state {
         let (was, is) = (serde_json::to_value(&state.spec).expect("serialises"), serde_json::to_value(&spec).expect("serialises"));
-        let changed = differences(&was, &is);
+        // The device may change (another GPU, or the CPU): the run goes on, its last bits may differ.
+        let changed: Vec<String> = differences(&was, &is).into_iter().filter(|k| k != "training.device").collect();
         if !changed.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: changed since the run started ({}); resuming would mix two specifications in one run: \
@@ -143,10 +144,12 @@ fn keep(spec: &RunSpec) -> Keep {
 /// TF32 (libtorch reads the switch once, before its first CUDA matrix product).
 fn device(spec: &RunSpec) -> Result<tch::Device> {
     let device = spec.training.device.device()?;
-    if spec.training.tf32 && device.is_cuda() {
+    if device.is_cuda() {
+        // Set both ways (some containers set it to 1). libtorch reads it once per process, so the
+        // first CUDA run of a process decides for all of them.
         // SAFETY: set before this process's first CUDA operation; tunelab reads no environment
         // variable concurrently.
-        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1") };
+        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", if spec.training.tf32 { "1" } else { "0" }) };
     }
     Ok(device)
 }

@@ -37,6 +37,9 @@ const OLD_SPEC_FILE: &str = "recipe.json";
 pub struct StepLog {
     pub step: usize,
     pub epoch: usize,
+    /// The mean loss of the step's micro-batches; NaN (written `null`) for an fp16 step skipped
+    /// because its loss overflowed.
+    #[serde(deserialize_with = "null_as_nan")]
     pub loss: f64,
     /// The LR of every group for this step, by group name.
     pub lr: indexmap::IndexMap<String, f64>,
@@ -46,6 +49,11 @@ pub struct StepLog {
     pub loss_scale: Option<f64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+}
+
+/// A JSON number, or `null` (how serde_json writes NaN) read back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Option::<f64>::deserialize(d).map(|v| v.unwrap_or(f64::NAN))
 }
 
 /// Which weights an evaluation scored.
@@ -462,6 +470,17 @@ impl RunDir {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_skipped_fp16_step_round_trips_through_the_log() {
+        let log = super::StepLog { step: 3, epoch: 0, loss: f64::NAN, lr: Default::default(), loss_scale: Some(32768.0), skipped: true };
+        let line = serde_json::to_string(&log).unwrap();
+        assert!(line.contains("\"loss\":null") && line.contains("\"skipped\":true"), "{line}");
+        let back: super::StepLog = serde_json::from_str(&line).unwrap();
+        assert!(back.loss.is_nan() && back.skipped && back.loss_scale == Some(32768.0));
+        let old: super::StepLog = serde_json::from_str(r#"{"step":0,"epoch":0,"loss":1.5,"lr":{}}"#).unwrap();
+        assert_eq!((old.loss, old.loss_scale, old.skipped), (1.5, None, false));
+    }
+
     #[test]
     fn fresh_folders_are_named_by_the_utc_time() {
         let dir = super::RunDir::fresh_path(std::path::Path::new("runs"), "full");

@@ -49,8 +49,10 @@ export SLURM_CONF=$state/slurm.conf
 
 # munge: the key the package made, a daemon running as root here.
 pgrep -x munged >/dev/null || { mkdir -p /run/munge; munged --force; }
-pkill -x slurmctld 2>/dev/null || true
-pkill -x slurmd 2>/dev/null || true
+# Restart the demo's own daemons (found by their pid files), never another cluster's.
+for pid in "$state/slurmctld.pid" "$state/slurmd.pid"; do
+  if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+done
 sleep 1
 slurmctld
 slurmd
@@ -62,6 +64,7 @@ sharded=.cache/slurm/sharded
 whole=.cache/slurm/whole
 rm -rf "$sharded" "$whole"
 read -r array merge < <(scripts/slurm/submit.sh 4 "$sharded" scripts/seed_table.rhai "${options[@]}" --set "out=\"$sharded\"")
+[ -n "$array" ] && [ -n "$merge" ] || { say "submitting failed"; exit 1; }
 say "submitted array job $array (4 tasks) and merge job $merge (afterok)"
 while squeue -h -j "$array,$merge" 2>/dev/null | grep -q .; do sleep 5; done
 log=slurm-logs/tunelab-merge-$merge.out

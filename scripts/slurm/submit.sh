@@ -15,5 +15,6 @@ shift 3
 here=$(dirname "$0")
 mkdir -p slurm-logs
 array=$(sbatch --parsable --array="0-$((shards - 1))" "$here/shard.sbatch" "$script" "$shards" "$@")
-merge=$(sbatch --parsable --dependency="afterok:$array" "$here/merge.sbatch" "$results")
+# A failed shard makes the dependency impossible: the merge job is then cancelled, not left pending.
+merge=$(sbatch --parsable --dependency="afterok:$array" --kill-on-invalid-dep=yes "$here/merge.sbatch" "$results")
 echo "$array $merge"
