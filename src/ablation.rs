@@ -54,6 +54,10 @@ pub struct Row {
     /// nothing about the recipe but that training failed.
     #[serde(default)]
     pub collapsed: bool,
+    /// The job's index in the ablation (recipe-major), so that merged shards keep the recipes'
+    /// order (absent in rows written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<usize>,
 }
 
 /// Whether metrics are those of a collapsed model (see [`crate::train::score`]).
@@ -174,7 +178,8 @@ impl Ablation {
             spec.training.seed = seed;
             spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
             let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet, ..RunControl::default() };
-            let row = if spec.data.cv.is_some() { cv_row(&spec, &control, name, seed)? } else { self.run_row(&spec, &control, name, seed)? };
+            let mut row = if spec.data.cv.is_some() { cv_row(&spec, &control, name, seed)? } else { self.run_row(&spec, &control, name, seed)? };
+            row.job = Some(index);
             files::append_line(&results, &row)?;
             rows.push(row);
         }
@@ -196,6 +201,7 @@ impl Ablation {
             seconds: run.metrics.wall_seconds,
             dir: run.dir,
             collapsed: collapsed(&best.metrics),
+            job: None,
         })
     }
 }
@@ -217,6 +223,7 @@ fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result
         seconds: started.elapsed().as_secs_f64(),
         dir: outcome.dir,
         collapsed: collapsed(&result.oof),
+        job: None,
     })
 }
 
@@ -281,6 +288,11 @@ pub fn merge(dir: &Path) -> Result<Vec<Row>> {
             }
             rows.push(row);
         }
+    }
+    // Shards hold every n-th job: back in the ablation's order, the recipes come in the order
+    // they were listed (the table's "previous row" depends on it).
+    if rows.iter().all(|r| r.job.is_some()) {
+        rows.sort_by_key(|r| r.job);
     }
     Ok(rows)
 }
@@ -525,7 +537,7 @@ mod tests {
     use super::*;
 
     fn row(recipe: &str, seed: u64, best: f64, swa: Option<f64>) -> Row {
-        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, test: None, swa_test: None, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false }
+        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, test: None, swa_test: None, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false, job: None }
     }
 
     #[test]
@@ -581,6 +593,21 @@ mod tests {
         assert!((m.unwrap() - 0.2).abs() < 1e-12);
         let (lo, hi) = ci.unwrap();
         assert!((lo - (0.2 - 0.248413)).abs() < 1e-6 && (hi - (0.2 + 0.248413)).abs() < 1e-6, "{lo} {hi}");
+    }
+
+    #[test]
+    fn merged_shards_keep_the_recipe_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Ablation { recipes: vec![("a".into(), Recipe::default()), ("b".into(), Recipe::default()), ("c".into(), Recipe::default())], seeds: vec![1, 2], out: dir.path().into() };
+        for (index, name, _, seed) in a.jobs() {
+            let mut r = row(name, seed, 1.0 + index as f64, None);
+            r.job = Some(index);
+            files::append_line(&dir.path().join(format!("results-{}-of-4.jsonl", index % 4)), &r).unwrap();
+        }
+        let rows = merge(dir.path()).unwrap();
+        assert_eq!(rows.iter().map(|r| r.job.unwrap()).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+        let names: Vec<String> = summarize(&rows).into_iter().map(|s| s.recipe).collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 
     #[test]

@@ -59,7 +59,7 @@ slurmd
 for _ in $(seq 30); do sinfo -h -o '%T' 2>/dev/null | grep -q idle && break; sleep 1; done
 say "cluster up: $(sinfo -h -o '%P %D nodes %c CPUs %T')"
 
-options=(--set 'dataset="amazon"' --set train_limit=96 --set test_limit=100 --set folds=2 --set 'seeds=[1, 2]')
+options=(--set 'dataset="amazon"' --set train_limit=96 --set test_limit=50 --set folds=2 --set 'seeds=[1, 2]')
 sharded=.cache/slurm/sharded
 whole=.cache/slurm/whole
 rm -rf "$sharded" "$whole"
