@@ -6,7 +6,9 @@
 #   bash scripts/seed_table.sh amazon 1 2    (only shards 1 and 2 of 3: one seed each)
 #
 # Each shard trains every recipe on one seed (8 cross-validations of 5 folds); its rows land in
-# results/seed-table/<dataset>/results-<i>-of-3.jsonl as they finish. The fold models (about
+# results/seed-table/<dataset>/results-<i>-of-3.jsonl as they finish, and a shard run again
+# skips the rows it already has (a stopped shard continues). Options after the shards go to
+# ROWS=7 in the environment runs the first 7 rows only (the article's; the 8th is ours). The fold models (about
 # 150 MB per fold) are deleted once their cross-validation has scored them; what stays (the
 # rows, each cross-validation's cv.json and oof.tsv, each fold's metrics.json) is what
 # `tunelab merge results/seed-table/<dataset>` re-reads. Two datasets side by side use both
@@ -22,7 +24,7 @@ bin=${TUNELAB:-target/release/tunelab}
 [ -x "$bin" ] || cargo build --release
 for i in "${shards[@]}"; do
   started=$(date +%s)
-  "$bin" run scripts/seed_table.rhai --quiet --set "dataset=\"$dataset\"" --shard "$i/3"
+  "$bin" run scripts/seed_table.rhai --quiet --set "dataset=\"$dataset\"" --set "rows=${ROWS:-0}" --shard "$i/3"
   # Only cross-validations that are complete (cv.json written): another shard may be running.
   for cv in "$out"/*/; do
     if [ -f "$cv/cv.json" ]; then

@@ -155,7 +155,9 @@ impl Ablation {
     }
 
     /// Runs the jobs of shard `(i, n)` (all of them for `None`) and returns their rows. Each run
-    /// goes to `out/<recipe>-seed<seed>` (replacing what an earlier attempt left there).
+    /// goes to `out/<recipe>-seed<seed>` (replacing what an earlier attempt left there). Jobs
+    /// already in the shard's results file are skipped and their rows returned as they are: a
+    /// stopped shard continues where it stopped (delete the file to start it over).
     pub fn run(&self, base: &RunSpec, shard: Option<(usize, usize)>, quiet: bool) -> Result<Vec<Row>> {
         let (i, n) = shard.unwrap_or((0, 1));
         if n == 0 || i >= n {
@@ -166,11 +168,12 @@ impl Ablation {
         }
         std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
         files::write_json(&self.out.join("trivial.json"), &Trivial::of(base)?)?;
+        // A shard run again continues: the jobs whose rows its results file already holds are
+        // kept, not repeated (a stopped shard loses only the job it was in).
         let results = self.out.join(format!("results-{i}-of-{n}.jsonl"));
-        let _ = std::fs::remove_file(&results);
-        let mut rows = Vec::new();
+        let mut rows: Vec<Row> = if results.is_file() { files::read_jsonl(&results)? } else { Vec::new() };
         for (index, name, recipe, seed) in self.jobs() {
-            if index % n != i {
+            if index % n != i || rows.iter().any(|r| r.recipe == name && r.seed == seed) {
                 continue;
             }
             let mut spec = base.clone();

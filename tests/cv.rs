@@ -139,3 +139,25 @@ fn the_folds_models_predict_the_test_file_and_their_mean_is_scored() {
     assert!((run.metrics.test.as_ref().unwrap()["rmse"] - best["rmse"]).abs() < 1e-9);
     assert!(run.metrics.swa_test.is_some());
 }
+
+#[test]
+fn a_shard_run_again_skips_the_jobs_it_already_recorded() {
+    let root = tempfile::tempdir().unwrap();
+    let mut base = spec();
+    base.data.cv = None;
+    base.data.dev = Some(common::fixture("vader-sample/dev.tsv"));
+    base.training.max_steps = Some(2);
+    let ablation = tunelab::ablation::Ablation { recipes: vec![("a".into(), Default::default()), ("b".into(), Default::default())], seeds: vec![1, 2], out: root.path().into() };
+    // The first shard of two ran its first job (a, seed 1) and was stopped in its second.
+    let done = tunelab::ablation::Row {
+        recipe: "a".into(), seed: 1, metric: "rmse".into(), best: 0.5, swa: None, test: None, swa_test: None,
+        steps: 2, seconds: 1.0, dir: root.path().join("a-seed1"), collapsed: false, job: Some(0),
+    };
+    tunelab::files::append_line(&root.path().join("results-0-of-2.jsonl"), &done).unwrap();
+    let rows = ablation.run(&base, Some((0, 2)), true).unwrap();
+    assert_eq!(rows.iter().map(|r| (r.recipe.as_str(), r.seed)).collect::<Vec<_>>(), [("a", 1), ("b", 1)]);
+    assert_eq!(rows[0], done, "the recorded row is kept as it was");
+    assert!(!root.path().join("a-seed1").exists(), "the recorded job did not run again");
+    assert!(root.path().join("b-seed1/metrics.json").is_file());
+    assert_eq!(tunelab::ablation::merge(root.path()).unwrap().len(), 2);
+}
