@@ -7,9 +7,8 @@
 #
 # Each shard trains every recipe on one seed (8 cross-validations of 5 folds); its rows land in
 # results/seed-table/<dataset>/results-<i>-of-3.jsonl as they finish, and a shard run again
-# skips the rows it already has (a stopped shard continues). Options after the shards go to
-# ROWS=7 in the environment runs the first 7 rows only (the article's; the 8th is ours). The fold models (about
-# 150 MB per fold) are deleted once their cross-validation has scored them; what stays (the
+# skips the rows it already has (a stopped shard continues). ROWS=7 in the environment runs
+# the first 7 rows only (the article's; the 8th is ours). The fold models (about 150 MB per fold) are deleted once their cross-validation has scored them; what stays (the
 # rows, each cross-validation's cv.json and oof.tsv, each fold's metrics.json) is what
 # `tunelab merge results/seed-table/<dataset>` re-reads. Two datasets side by side use both
 # cores (each process runs one thread).
