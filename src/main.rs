@@ -221,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { model_dir, json } => inspect(&model_dir, json),
         Command::Train { spec, out, force, stop_after, quiet, tensorboard, shard, hardware } => {
             let mut spec = RunSpec::from_file(&spec)?;
-            hardware.get().apply(&mut spec.training);
+            spec.training.apply(&hardware.get());
             let control = RunControl { out, force, stop_after, ..control(quiet, tensorboard) };
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             if spec.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {

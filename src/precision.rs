@@ -97,18 +97,6 @@ pub struct Hardware {
     pub precision: Option<Precision>,
 }
 
-impl Hardware {
-    /// Writes the chosen settings into a run's training settings.
-    pub fn apply(&self, training: &mut crate::spec::TrainConfig) {
-        if let Some(d) = self.device {
-            training.device = d;
-        }
-        if let Some(p) = self.precision {
-            training.precision = p;
-        }
-    }
-}
-
 /// The format that dense layers and attention compute in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -126,6 +126,16 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Takes the device and precision chosen for a process (`--device`, `--precision`).
+    pub fn apply(&mut self, hardware: &crate::precision::Hardware) {
+        if let Some(d) = hardware.device {
+            self.device = d;
+        }
+        if let Some(p) = hardware.precision {
+            self.precision = p;
+        }
+    }
+
     /// Optimizer steps per epoch and in the whole run, for `examples` training examples.
     pub fn run_length(&self, examples: usize) -> (usize, usize) {
         let micro_per_epoch = examples.div_ceil(self.batch_size);

@@ -131,7 +131,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
     let (rec, s) = (record, settings);
     engine.register_fn("train", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<RunRef> {
         let mut spec = spec(&m, &d, &r, &t);
-        s.hardware.apply(&mut spec.training);
+        spec.training.apply(&s.hardware);
         if s.plan_only {
             let plan = spec.plan().map_err(fail)?;
             rec.borrow_mut().plans.push(plan);
@@ -211,7 +211,7 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
         let options: Options = from_map("ablate", options)?;
         let ablation = Ablation { recipes: named_recipes(recipes)?, seeds: options.seeds, out: options.out };
         let mut base = spec(&m, &d, &Recipe::default(), &t);
-        s.hardware.apply(&mut base.training);
+        base.training.apply(&s.hardware);
         if s.plan_only {
             let plans = ablation.plans(&base).map_err(fail)?;
             rec.borrow_mut().plans.extend(plans);
