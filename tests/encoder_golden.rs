@@ -116,3 +116,62 @@ fn dropout_is_active_only_in_training() {
     let train = tch::no_grad(|| encoder.forward(&batch, true)).last_hidden_state;
     assert!(max_abs_diff(&train, &eval_a) > 1e-3, "dropout did nothing in training mode");
 }
+
+#[test]
+fn tiny_mpnet_matches_transformers() {
+    check_outputs_and_gradients("tiny_mpnet", "tiny_mpnet.safetensors");
+}
+
+#[test]
+fn mpnet_relative_position_buckets_match_transformers() {
+    let g = golden("mpnet_buckets.safetensors");
+    let buckets = tunelab::model::mpnet::relative_position_bucket(&g["relative"]);
+    assert_eq!(buckets, g["bucket"]);
+    // Every bucket is reached between -300 and 300 except 16, which would be distance 0 on
+    // the "key after the query" side (distance 0 is bucket 0).
+    assert_eq!(buckets.unique_dim(0, true, false, false).0.size(), [31]);
+}
+
+/// An MPNet saved by tunelab loads back with the same outputs, and says it is an MPNetModel.
+#[test]
+fn mpnet_saves_and_loads_back() {
+    let model = Model::load(fixture("tiny_mpnet"), Some(HeadSpec::regression(tunelab::Pooling::Mean)), Device::Cpu).unwrap();
+    assert!(model.encoder.report.initialised.iter().all(|n| n.starts_with("head.")), "{:?}", model.encoder.report);
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"], serde_json::json!(["MPNetModel"]));
+    assert_eq!(config["model_type"], "mpnet");
+    let reloaded = Model::load(dir.path(), None, Device::Cpu).unwrap();
+    let batch = fixture_batch(&golden("tiny_mpnet.safetensors"));
+    let before = tch::no_grad(|| model.forward(&batch, false));
+    let after = tch::no_grad(|| reloaded.forward(&batch, false));
+    assert_eq!(before, after);
+}
+
+/// The real all-mpnet-base-v2 (110M parameters, about 420 MB) is not part of `make setup`:
+/// `make test-mpnet` installs it (`make setup-mpnet`) and runs this test.
+#[test]
+#[ignore = "needs models/all-mpnet-base-v2: run `make test-mpnet`"]
+fn mpnet_on_real_sentences_matches_transformers() {
+    let dir = common::root().join("models").join("all-mpnet-base-v2");
+    assert!(dir.join("model.safetensors").is_file(), "{} is missing: run `make setup-mpnet` first", dir.display());
+    let encoder = Encoder::load(&dir, Device::Cpu).unwrap();
+    assert_eq!(encoder.num_parameters(), 109_486_464);
+    let g = golden("mpnet.safetensors");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("mpnet.json")).unwrap()).unwrap();
+    let sentences: Vec<&str> = meta["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+
+    let mut tok = encoder.tokenizer.clone().unwrap();
+    tok.set_max_length(128).unwrap();
+    let batch = tok.batch(&sentences, Device::Cpu).unwrap();
+    assert_eq!(batch.input_ids, g["input_ids"]);
+    assert_eq!(batch.attention_mask, g["attention_mask"]);
+
+    let out = tch::no_grad(|| encoder.forward(&batch, false));
+    let d_hidden = max_abs_diff(&out.last_hidden_state, &g["last_hidden_state"]);
+    let d_pooled = max_abs_diff(&out.pooler_output, &g["pooler_output"]);
+    eprintln!("all-mpnet-base-v2: last hidden state within {d_hidden:e}, pooler output within {d_pooled:e}");
+    assert!(d_hidden <= 1e-4, "MPNet last hidden state differs by {d_hidden:e}");
+    assert!(d_pooled <= 1e-4, "MPNet pooler output differs by {d_pooled:e}");
+}

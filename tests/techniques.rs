@@ -52,7 +52,7 @@ fn reinit_of_the_top_two_layers_and_the_pooler() {
                 let want = if p.name.ends_with(".weight") { 1.0 } else { 0.0 };
                 assert!(now.eq(want).all().int64_value(&[]) == 1, "{}", p.name);
             }
-            Role::Embedding => unreachable!("no embedding table in a layer or the pooler"),
+            Role::Embedding | Role::PositionBias => unreachable!("no embedding table in a layer or the pooler"),
         }
     }
 }
@@ -103,4 +103,36 @@ fn the_averaged_weights_swap_in_and_out_without_copies() {
     for (name, t) in &vars {
         assert!(t.equal(&(&own[name] + 1.0)), "{name} came back");
     }
+}
+
+/// LLRD and re-init address MPNet's layers as BERT's: by `encoder.layer.{i}`; the relative
+/// position bias, shared by every layer, trains with the embeddings and is never re-initialised.
+#[test]
+fn llrd_and_reinit_address_mpnet_layers() {
+    use tunelab::groups::{GroupTable, LrLayout};
+    let model = Model::load(common::fixture("tiny_mpnet"), Some(HeadSpec::regression(Pooling::Mean)), Device::Cpu).unwrap();
+    let params = model.parameters().unwrap();
+    let layout = LrLayout::Llrd { top_lr: 1e-4, decay: 0.5, head_lr: 1e-3 };
+    let table = GroupTable::build(&params, 2, &layout, 0.01).unwrap();
+    assert_eq!(table.lr_of("encoder.layer.1.attention.attn.q.weight"), Some(1e-4));
+    assert_eq!(table.lr_of("encoder.layer.0.attention.attn.o.weight"), Some(5e-5));
+    assert_eq!(table.lr_of("encoder.relative_attention_bias.weight"), Some(2.5e-5));
+    assert_eq!(table.lr_of("embeddings.word_embeddings.weight"), Some(2.5e-5));
+    assert_eq!(table.lr_of("head.weight"), Some(1e-3));
+    assert_eq!(table.row("encoder.layer.0.attention.LayerNorm.weight").unwrap().weight_decay, 0.0);
+    assert_eq!(table.row("encoder.layer.0.attention.attn.q.bias").unwrap().weight_decay, 0.0);
+    assert_eq!(table.row("encoder.relative_attention_bias.weight").unwrap().weight_decay, 0.0);
+    assert_eq!(table.row("encoder.layer.0.attention.attn.q.weight").unwrap().weight_decay, 0.01);
+    // Every variable is in the table: 2 layers of 16 tensors, 4 in the embeddings, the
+    // relative bias, the pooler's 2 and the head's 2.
+    assert_eq!(params.len(), 2 * 16 + 4 + 1 + 2 + 2);
+
+    let before = snapshot(&model);
+    let report = Reinit { top_layers: 1, pooler: true, seed: Some(3) }.apply(&model, 0).unwrap();
+    assert_eq!(report.tensors.len(), 16 + 2);
+    assert!(report.tensors.iter().all(|n| n.starts_with("encoder.layer.1.") || n.starts_with("pooler.")), "{:?}", report.tensors);
+    let vars = model.variables();
+    assert!(vars["encoder.relative_attention_bias.weight"].equal(&before["encoder.relative_attention_bias.weight"]));
+    assert!(!vars["encoder.layer.1.attention.attn.q.weight"].equal(&before["encoder.layer.1.attention.attn.q.weight"]));
+    assert!(vars["encoder.layer.0.attention.attn.q.weight"].equal(&before["encoder.layer.0.attention.attn.q.weight"]));
 }

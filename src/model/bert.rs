@@ -1,4 +1,4 @@
-//! BERT (and RoBERTa) encoders on libtorch.
+//! BERT (and RoBERTa) encoders on libtorch; the blocks MPNet shares with them.
 //!
 //! BERT: Devlin et al., *BERT: Pre-training of Deep Bidirectional Transformers for Language
 //! Understanding*, 2018, <https://arxiv.org/abs/1810.04805>. RoBERTa: Liu et al., 2019,
@@ -70,7 +70,7 @@ fn normal(stdev: f64) -> nn::Init {
 }
 
 /// An embedding table; the padding row (if any) starts at zero, as in transformers.
-fn embedding(p: nn::Path, rows: usize, dim: usize, std: f64, padding_idx: Option<usize>) -> Tensor {
+pub(crate) fn embedding(p: nn::Path, rows: usize, dim: usize, std: f64, padding_idx: Option<usize>) -> Tensor {
     let weight = p.var("weight", &[rows as i64, dim as i64], normal(std));
     if let Some(pad) = padding_idx.filter(|&pad| pad < rows) {
         let _ = tch::no_grad(|| weight.get(pad as i64).zero_());
@@ -78,17 +78,18 @@ fn embedding(p: nn::Path, rows: usize, dim: usize, std: f64, padding_idx: Option
     weight
 }
 
-/// `BertEmbeddings` / `RobertaEmbeddings`: word + position + token type, then LayerNorm and dropout.
+/// `BertEmbeddings` / `RobertaEmbeddings` / `MPNetEmbeddings`: word + position (+ token type,
+/// which MPNet does not have), then LayerNorm and dropout.
 #[derive(Debug)]
 pub struct Embeddings {
     pub word_embeddings: Tensor,
     pub position_embeddings: Tensor,
-    pub token_type_embeddings: Tensor,
+    pub token_type_embeddings: Option<Tensor>,
     pub layer_norm: LayerNorm,
     model_type: ModelType,
     pad_token_id: i64,
     /// The rows whose gradient stays zero (`nn.Embedding(padding_idx=..)`): the padding token,
-    /// and for RoBERTa the padding position too.
+    /// and for RoBERTa and MPNet the padding position too.
     word_padding_idx: i64,
     position_padding_idx: i64,
     dropout: f64,
@@ -99,8 +100,9 @@ impl Embeddings {
         let std = cfg.initializer_range;
         let h = cfg.hidden_size;
         let pad = Some(cfg.pad_token_id);
-        // RobertaEmbeddings gives its position table a padding index; BertEmbeddings does not.
-        let position_pad = (cfg.model_type == ModelType::Roberta).then_some(cfg.pad_token_id);
+        // RobertaEmbeddings and MPNetEmbeddings give their position table a padding index;
+        // BertEmbeddings does not.
+        let position_pad = (cfg.model_type != ModelType::Bert).then_some(cfg.pad_token_id);
         Embeddings {
             word_embeddings: embedding(&p / "word_embeddings", cfg.vocab_size, h, std, pad),
             position_embeddings: embedding(
@@ -110,7 +112,8 @@ impl Embeddings {
                 std,
                 position_pad,
             ),
-            token_type_embeddings: embedding(&p / "token_type_embeddings", cfg.type_vocab_size, h, std, None),
+            token_type_embeddings: (cfg.model_type != ModelType::MPNet)
+                .then(|| embedding(&p / "token_type_embeddings", cfg.type_vocab_size, h, std, None)),
             layer_norm: LayerNorm::new(&p / "LayerNorm", h, cfg.layer_norm_eps),
             model_type: cfg.model_type,
             pad_token_id: cfg.pad_token_id as i64,
@@ -120,7 +123,7 @@ impl Embeddings {
         }
     }
 
-    /// Zeroes the rows of the padding token (and, for RoBERTa, the padding position), as
+    /// Zeroes the rows of the padding token (and, for RoBERTa and MPNet, the padding position), as
     /// `nn.Embedding(padding_idx=..)` starts them.
     pub fn zero_padding_rows(&self) {
         tch::no_grad(|| {
@@ -131,22 +134,32 @@ impl Embeddings {
         });
     }
 
-    /// The position ids: `0..L` for BERT; for RoBERTa, counting from `pad_token_id + 1` over
-    /// non-padding tokens (`create_position_ids_from_input_ids` in transformers).
+    /// The position ids: `0..L` for BERT; for RoBERTa and MPNet, counting from
+    /// `pad_token_id + 1` over non-padding tokens (`create_position_ids_from_input_ids` in
+    /// transformers).
     pub fn position_ids(&self, input_ids: &Tensor) -> Tensor {
         match self.model_type {
             ModelType::Bert => {
                 let len = input_ids.size()[1];
                 Tensor::arange(len, (Kind::Int64, input_ids.device())).unsqueeze(0).expand_as(input_ids)
             }
-            ModelType::Roberta => {
+            ModelType::Roberta | ModelType::MPNet => {
                 let mask = input_ids.ne(self.pad_token_id).to_kind(Kind::Int64);
                 mask.cumsum(1, Kind::Int64) * &mask + self.pad_token_id
             }
         }
     }
 
-    pub fn forward(&self, input_ids: &Tensor, token_type_ids: &Tensor, train: bool) -> Tensor {
+    pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, Role)>) {
+        out.extend([(&self.word_embeddings, Role::Embedding), (&self.position_embeddings, Role::Embedding)]);
+        if let Some(table) = &self.token_type_embeddings {
+            out.push((table, Role::Embedding));
+        }
+        self.layer_norm.roles(out);
+    }
+
+    /// `token_type_ids` (`None`: all 0) is ignored by a model without token types (MPNet).
+    pub fn forward(&self, input_ids: &Tensor, token_type_ids: Option<&Tensor>, train: bool) -> Tensor {
         let words = Tensor::embedding(&self.word_embeddings, input_ids, self.word_padding_idx, false, false);
         let positions = Tensor::embedding(
             &self.position_embeddings,
@@ -155,8 +168,15 @@ impl Embeddings {
             false,
             false,
         );
-        let types = Tensor::embedding(&self.token_type_embeddings, token_type_ids, -1, false, false);
-        let xs = self.layer_norm.forward(&(words + positions + types));
+        let mut xs = words + positions;
+        if let Some(table) = &self.token_type_embeddings {
+            let types = match token_type_ids {
+                Some(types) => Tensor::embedding(table, types, -1, false, false),
+                None => table.get(0).expand_as(&xs),
+            };
+            xs = xs + types;
+        }
+        let xs = self.layer_norm.forward(&xs);
         xs.dropout(self.dropout, train)
     }
 }
@@ -183,12 +203,21 @@ impl Attention {
         let (h, std) = (cfg.hidden_size, cfg.initializer_range);
         let s = &p / "self";
         let o = &p / "output";
+        let linear = |p: nn::Path| Linear::new(p, h, h, std);
+        let layer_norm = LayerNorm::new(&o / "LayerNorm", h, cfg.layer_norm_eps);
+        Attention::from_parts([linear(&s / "query"), linear(&s / "key"), linear(&s / "value"), linear(&o / "dense")], layer_norm, cfg)
+    }
+
+    /// An attention block from its projections (query, key, value, output) and LayerNorm,
+    /// for architectures that name them differently.
+    pub fn from_parts(projections: [Linear; 4], layer_norm: LayerNorm, cfg: &Config) -> Self {
+        let [query, key, value, output] = projections;
         Attention {
-            query: Linear::new(&s / "query", h, h, std),
-            key: Linear::new(&s / "key", h, h, std),
-            value: Linear::new(&s / "value", h, h, std),
-            output: Linear::new(&o / "dense", h, h, std),
-            layer_norm: LayerNorm::new(&o / "LayerNorm", h, cfg.layer_norm_eps),
+            query,
+            key,
+            value,
+            output,
+            layer_norm,
             num_heads: cfg.num_attention_heads as i64,
             head_dim: cfg.head_dim() as i64,
             attention_dropout: cfg.attention_probs_dropout_prob,
@@ -196,8 +225,9 @@ impl Attention {
         }
     }
 
-    /// `mask` is additive, shaped `[batch, 1, 1, len]`: 0 where a token is attended to and the
-    /// most negative float where it is padding.
+    /// `mask` is added to the scaled scores: `[batch, 1, 1, len]`, 0 where a token is attended
+    /// to and the most negative float where it is padding (MPNet adds its position bias to it,
+    /// making it `[batch, heads, len, len]`).
     pub fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let (b, l, h) = xs.size3().expect("hidden states are [batch, len, hidden]");
         let heads = |t: Tensor| t.view([b, l, self.num_heads, self.head_dim]).transpose(1, 2);
@@ -258,6 +288,18 @@ impl Layer {
     pub fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         self.feed_forward.forward(&self.attention.forward(xs, mask, train), train)
     }
+
+    pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, Role)>) {
+        let a = &self.attention;
+        for linear in [&a.query, &a.key, &a.value, &a.output] {
+            linear.roles(out);
+        }
+        a.layer_norm.roles(out);
+        let f = &self.feed_forward;
+        f.intermediate.roles(out);
+        f.output.roles(out);
+        f.layer_norm.roles(out);
+    }
 }
 
 /// `BertPooler`: a dense layer and tanh on the first token's hidden state.
@@ -310,7 +352,7 @@ impl Bert {
     /// Runs the encoder. `input_ids`, `attention_mask` (1 for tokens, 0 for padding) and
     /// `token_type_ids` are `[batch, len]` integer tensors.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, token_type_ids: &Tensor, train: bool) -> EncoderOutput {
-        let mut xs = self.embeddings.forward(input_ids, token_type_ids, train);
+        let mut xs = self.embeddings.forward(input_ids, Some(token_type_ids), train);
         let mask = additive_mask(attention_mask, xs.kind());
         for layer in &self.layers {
             xs = layer.forward(&xs, &mask, train);
@@ -323,22 +365,10 @@ impl Bert {
     /// embedding table), which decides its weight decay.
     pub fn roles(&self) -> Vec<(&Tensor, Role)> {
         let e = &self.embeddings;
-        let mut out = vec![
-            (&e.word_embeddings, Role::Embedding),
-            (&e.position_embeddings, Role::Embedding),
-            (&e.token_type_embeddings, Role::Embedding),
-        ];
-        e.layer_norm.roles(&mut out);
+        let mut out = Vec::new();
+        e.roles(&mut out);
         for layer in &self.layers {
-            let a = &layer.attention;
-            for linear in [&a.query, &a.key, &a.value, &a.output] {
-                linear.roles(&mut out);
-            }
-            a.layer_norm.roles(&mut out);
-            let f = &layer.feed_forward;
-            f.intermediate.roles(&mut out);
-            f.output.roles(&mut out);
-            f.layer_norm.roles(&mut out);
+            layer.roles(&mut out);
         }
         self.pooler.dense.roles(&mut out);
         out

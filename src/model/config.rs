@@ -47,7 +47,35 @@ pub enum ModelType {
     /// RoBERTa: positions start after `pad_token_id`, one token type.
     #[serde(rename = "roberta", alias = "xlm-roberta", alias = "camembert")]
     Roberta,
+    /// MPNet (all-mpnet-base-v2): RoBERTa's positions, no token types, and a relative
+    /// position bias added to every layer's attention scores.
+    #[serde(rename = "mpnet")]
+    MPNet,
 }
+
+impl ModelType {
+    /// How far past 0 the position ids start: RoBERTa and MPNet count positions from
+    /// `pad_token_id + 1`, so that many rows of the position table are never used.
+    pub fn position_offset(self, pad_token_id: usize) -> usize {
+        match self {
+            ModelType::Bert => 0,
+            ModelType::Roberta | ModelType::MPNet => pad_token_id + 1,
+        }
+    }
+
+    /// The transformers class that loads the saved encoder (`architectures` in `config.json`).
+    pub fn architecture(self) -> &'static str {
+        match self {
+            ModelType::Bert => "BertModel",
+            ModelType::Roberta => "RobertaModel",
+            ModelType::MPNet => "MPNetModel",
+        }
+    }
+}
+
+/// The relative-distance buckets of MPNet's attention bias (`compute_position_bias` in
+/// transformers always uses 32).
+pub const RELATIVE_BUCKETS: usize = 32;
 
 /// The fields of `config.json` that define a BERT-family encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +97,9 @@ pub struct Config {
     pub pad_token_id: usize,
     pub position_embedding_type: String,
     pub classifier_dropout: Option<f64>,
+    /// MPNet: the rows of the relative position bias table (transformers buckets relative
+    /// distances into 32 of them whatever this says, so it must be at least 32).
+    pub relative_attention_num_buckets: usize,
 }
 
 impl Default for Config {
@@ -91,6 +122,7 @@ impl Default for Config {
             pad_token_id: 0,
             position_embedding_type: "absolute".to_string(),
             classifier_dropout: None,
+            relative_attention_num_buckets: 32,
         }
     }
 }
@@ -107,6 +139,11 @@ impl Config {
             max_position_embeddings: 64,
             ..Config::default()
         }
+    }
+
+    /// A tiny MPNet for tests: [`Config::tiny`]'s sizes, padding token 1 as MPNet has it.
+    pub fn tiny_mpnet() -> Self {
+        Config { model_type: ModelType::MPNet, pad_token_id: 1, type_vocab_size: 1, ..Config::tiny() }
     }
 
     /// Reads and checks a `config.json`.
@@ -187,6 +224,25 @@ impl Config {
                 format!("{} is not below vocab_size ({})", self.pad_token_id, self.vocab_size),
             ));
         }
+        if self.model_type == ModelType::MPNet {
+            // transformers' MPNet hard-codes token 1 as the padding row of both embedding
+            // tables and as the token its position ids skip.
+            if self.pad_token_id != 1 {
+                return Err(bad("pad_token_id", format!("MPNet pads with token 1, not {}", self.pad_token_id)));
+            }
+            if self.relative_attention_num_buckets < RELATIVE_BUCKETS {
+                return Err(bad(
+                    "relative_attention_num_buckets",
+                    format!("{} is below the {RELATIVE_BUCKETS} buckets MPNet's attention uses", self.relative_attention_num_buckets),
+                ));
+            }
+        }
+        if self.max_position_embeddings <= self.model_type.position_offset(self.pad_token_id) {
+            return Err(bad(
+                "max_position_embeddings",
+                format!("{} leaves no position for a token past the padding offset", self.max_position_embeddings),
+            ));
+        }
         Ok(())
     }
 
@@ -240,6 +296,18 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("field `hidden_size`") && err.contains("multiple"), "{err}");
+    }
+
+    #[test]
+    fn mpnet_must_pad_with_token_1() {
+        let c = Config::from_json_str(r#"{"model_type": "mpnet", "pad_token_id": 1}"#, Path::new("c.json")).unwrap();
+        assert_eq!(c.model_type, ModelType::MPNet);
+        let err = Config::from_json_str(r#"{"model_type": "mpnet"}"#, Path::new("c.json")).unwrap_err().to_string();
+        assert!(err.contains("field `pad_token_id`") && err.contains("token 1"), "{err}");
+        let err = Config::from_json_str(r#"{"model_type": "mpnet", "pad_token_id": 1, "relative_attention_num_buckets": 16}"#, Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("field `relative_attention_num_buckets`"), "{err}");
     }
 
     #[test]

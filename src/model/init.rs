@@ -1,6 +1,7 @@
 //! transformers' `_init_weights`, drawn from tunelab's own seeded generator.
 //!
-//! Dense weights and embedding tables from N(0, `initializer_range`²), biases 0, LayerNorm
+//! Dense weights, embedding tables (and MPNet's relative position bias table) from
+//! N(0, `initializer_range`²), biases 0, LayerNorm
 //! weights 1 and biases 0. The normal draws come from a ChaCha8 generator seeded by the
 //! caller, not from libtorch's global generator, so the same seed gives the same weights
 //! whatever else runs in the process (other threads, dropout, data shuffling).
@@ -19,7 +20,7 @@ pub fn init_weights<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor, 
         for (name, t, role) in tensors {
             let mut t = t.shallow_clone();
             let _ = match role {
-                Role::Weight | Role::Embedding => {
+                Role::Weight | Role::Embedding | Role::PositionBias => {
                     let values: Vec<f32> = (0..t.numel()).map(|_| normal.sample(&mut rng)).collect();
                     let drawn = Tensor::from_slice(&values).view(t.size().as_slice()).to_kind(Kind::Float);
                     t.copy_(&drawn.to_device(t.device()));

@@ -9,6 +9,7 @@ pub mod bert;
 pub mod config;
 pub mod heads;
 pub mod init;
+pub mod mpnet;
 pub mod roles;
 mod safetensors_io;
 
@@ -20,6 +21,7 @@ use tch::{Device, Tensor, nn};
 
 pub use bert::{Bert, EncoderOutput};
 pub use config::{Activation, Config, ModelType};
+pub use mpnet::MPNet;
 pub use heads::{Head, HeadSpec, Pooling, Task};
 pub use roles::{ParamInfo, Role};
 pub use safetensors_io::{read_safetensors, write_safetensors};
@@ -30,8 +32,8 @@ use crate::files::atomic_write;
 use crate::tokenizer::{Batch, TextTokenizer};
 
 /// The checkpoint name prefixes that are stripped on load (`BertForSequenceClassification`
-/// stores the encoder under `bert.`, RoBERTa models under `roberta.`).
-const PREFIXES: [&str; 3] = ["", "bert.", "roberta."];
+/// stores the encoder under `bert.`, RoBERTa and MPNet models under `roberta.` and `mpnet.`).
+const PREFIXES: [&str; 4] = ["", "bert.", "roberta.", "mpnet."];
 
 /// What loading a checkpoint did besides copying tensors.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -43,11 +45,51 @@ pub struct LoadReport {
     pub initialised: Vec<String>,
 }
 
+/// The architectures tunelab implements, chosen by `model_type` in `config.json`.
+#[derive(Debug)]
+pub enum Backbone {
+    /// BERT and RoBERTa.
+    Bert(Bert),
+    MPNet(MPNet),
+}
+
+impl Backbone {
+    /// Creates the variables of `config`'s architecture under `p`.
+    pub fn new(p: &nn::Path, config: &Config) -> Self {
+        match config.model_type {
+            ModelType::Bert | ModelType::Roberta => Backbone::Bert(Bert::new(p, config)),
+            ModelType::MPNet => Backbone::MPNet(MPNet::new(p, config)),
+        }
+    }
+
+    pub fn forward(&self, batch: &Batch, train: bool) -> EncoderOutput {
+        match self {
+            Backbone::Bert(m) => m.forward(&batch.input_ids, &batch.attention_mask, &batch.token_type_ids, train),
+            Backbone::MPNet(m) => m.forward(&batch.input_ids, &batch.attention_mask, train),
+        }
+    }
+
+    /// Every parameter with its role, in model order (embeddings, layers bottom to top, pooler).
+    pub fn roles(&self) -> Vec<(&Tensor, Role)> {
+        match self {
+            Backbone::Bert(m) => m.roles(),
+            Backbone::MPNet(m) => m.roles(),
+        }
+    }
+
+    pub fn embeddings(&self) -> &bert::Embeddings {
+        match self {
+            Backbone::Bert(m) => &m.embeddings,
+            Backbone::MPNet(m) => &m.embeddings,
+        }
+    }
+}
+
 /// The sentence-level model tunelab fine-tunes: the encoder, its tokenizer and its variables.
 pub struct Encoder {
     /// All trainable variables, named as in transformers (`encoder.layer.0.attention.self.query.weight`).
     pub vs: nn::VarStore,
-    pub bert: Bert,
+    pub backbone: Backbone,
     pub config: Config,
     pub tokenizer: Option<TextTokenizer>,
     /// `config.json` as read, so that keys tunelab does not use are written back on save.
@@ -63,10 +105,7 @@ impl std::fmt::Debug for Encoder {
 
 /// The default truncation length for a config: the longest position the model can embed.
 fn default_max_length(config: &Config) -> usize {
-    let offset = match config.model_type {
-        ModelType::Bert => 0,
-        ModelType::Roberta => config.pad_token_id + 1,
-    };
+    let offset = config.model_type.position_offset(config.pad_token_id);
     config.max_position_embeddings.saturating_sub(offset).min(512)
 }
 
@@ -75,13 +114,13 @@ impl Encoder {
     pub fn from_config(config: &Config, device: Device, seed: u64) -> Result<Self> {
         config.validate(Path::new("<config>"))?;
         let vs = nn::VarStore::new(device);
-        let bert = Bert::new(&vs.root(), config);
+        let backbone = Backbone::new(&vs.root(), config);
         let names = names_by_address(&vs);
-        let roles = bert.roles();
+        let roles = backbone.roles();
         init::init_weights(roles.iter().map(|(t, r)| (names[&(t.data_ptr() as usize)].as_str(), *t, *r)), config.initializer_range, seed);
-        bert.embeddings.zero_padding_rows();
+        backbone.embeddings().zero_padding_rows();
         let raw_config = serde_json::to_value(config).map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok(Encoder { vs, bert, config: config.clone(), tokenizer: None, raw_config, report: LoadReport::default() })
+        Ok(Encoder { vs, backbone, config: config.clone(), tokenizer: None, raw_config, report: LoadReport::default() })
     }
 
     /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from a model folder.
@@ -116,25 +155,22 @@ impl Encoder {
         }
 
         let vs = nn::VarStore::new(device);
-        let bert = Bert::new(&vs.root(), &config);
+        let backbone = Backbone::new(&vs.root(), &config);
         let weights = dir.join("model.safetensors");
         let report = copy_checkpoint(&vs, &weights, |name| !name.starts_with("pooler."))?;
-        Ok(Encoder { vs, bert, config, tokenizer: Some(tokenizer), raw_config, report })
+        Ok(Encoder { vs, backbone, config, tokenizer: Some(tokenizer), raw_config, report })
     }
 
-    /// The longest input the position embeddings allow (for RoBERTa, the positions counted
-    /// past `pad_token_id`).
+    /// The longest input the position embeddings allow (for RoBERTa and MPNet, the positions
+    /// counted past `pad_token_id`).
     pub fn max_positions(&self) -> usize {
-        let offset = match self.config.model_type {
-            ModelType::Bert => 0,
-            ModelType::Roberta => self.config.pad_token_id + 1,
-        };
+        let offset = self.config.model_type.position_offset(self.config.pad_token_id);
         self.config.max_position_embeddings.saturating_sub(offset)
     }
 
     /// Runs the encoder on a batch.
     pub fn forward(&self, batch: &Batch, train: bool) -> EncoderOutput {
-        self.bert.forward(&batch.input_ids, &batch.attention_mask, &batch.token_type_ids, train)
+        self.backbone.forward(batch, train)
     }
 
     /// The number of encoder parameters (a head, if any, is not counted).
@@ -158,11 +194,7 @@ impl Encoder {
             for (k, v) in fields {
                 raw.insert(k.clone(), v.clone());
             }
-            let arch = match self.config.model_type {
-                ModelType::Bert => "BertModel",
-                ModelType::Roberta => "RobertaModel",
-            };
-            raw.insert("architectures".into(), serde_json::json!([arch]));
+            raw.insert("architectures".into(), serde_json::json!([self.config.model_type.architecture()]));
         }
         let text = serde_json::to_string_pretty(&raw).map_err(|e| Error::Invalid(e.to_string()))?;
         atomic_write(&dir.join("config.json"), text.as_bytes())?;
@@ -259,7 +291,7 @@ impl Model {
     /// than a parameter that silently never trains.
     pub fn parameters(&self) -> Result<Vec<ParamInfo>> {
         let names = names_by_address(&self.encoder.vs);
-        let mut roles = self.encoder.bert.roles();
+        let mut roles = self.encoder.backbone.roles();
         self.head.linear.roles(&mut roles);
         let mut classified = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(roles.len());
@@ -334,7 +366,7 @@ impl Model {
 }
 
 /// Copies every variable of `vs` whose name passes `required` from a checkpoint, accepting
-/// the `bert.` / `roberta.` prefixes and the old `gamma`/`beta` LayerNorm names. Variables
+/// the `bert.` / `roberta.` / `mpnet.` prefixes and the old `gamma`/`beta` LayerNorm names. Variables
 /// that do not pass `required` may be absent (they keep their initialisation and are reported).
 fn copy_checkpoint(vs: &nn::VarStore, path: &Path, required: impl Fn(&str) -> bool) -> Result<LoadReport> {
     let mut tensors = read_safetensors(path)?;
@@ -358,7 +390,7 @@ fn copy_checkpoint(vs: &nn::VarStore, path: &Path, required: impl Fn(&str) -> bo
                 copy_into(&var, &value, &key, path)?;
             }
             None if required(&name) => {
-                return Err(Error::checkpoint(path, format!("tensor `{name}` is missing (also looked for `bert.{name}` and `roberta.{name}`)")));
+                return Err(Error::checkpoint(path, format!("tensor `{name}` is missing (also looked for it under the prefixes `bert.`, `roberta.` and `mpnet.`)")));
             }
             None => report.initialised.push(name),
         }

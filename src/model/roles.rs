@@ -16,6 +16,10 @@ pub enum Role {
     Bias,
     /// A LayerNorm weight or bias: not decayed.
     Norm,
+    /// MPNet's relative position bias table: drawn like an embedding table, but a bias on the
+    /// attention scores, so not decayed (transformers' `Trainer` and the usual
+    /// `no_decay = ["bias", "LayerNorm.weight"]` lists also skip it, by its name).
+    PositionBias,
 }
 
 impl Role {
