@@ -57,6 +57,10 @@ reference-mpnet: setup setup-mpnet reference-venv
 bench: setup reference-venv
 	.venv-ref/bin/python scripts/bench.py
 
+# The same side by side on MPNet-base (identical work, 512 sentences; about 10 minutes).
+bench-mpnet: setup setup-mpnet reference-venv
+	.venv-ref/bin/python scripts/bench.py --model models/all-mpnet-base-v2 --settings 1 --train-limit 512 --dev-limit 256
+
 # The seed article's table measured on both VADER datasets (RESULTS.md): 2 × 24 five-fold
 # cross-validations, both datasets side by side (one thread each), about 100 minutes on 2 cores.
 seed-table: setup

@@ -16,6 +16,12 @@ the techniques inside tunelab (the SWA update and the per-step LR bookkeeping as
 step). Usage (after `make setup` and `make reference-venv`, or simply `make bench`):
 
     .venv-ref/bin/python scripts/bench.py [--train-limit 2000] [--threads 2] [--repeat 1]
+
+The same side by side on MPNet-base (`make setup-mpnet` first; `make bench-mpnet`), identical
+work only, on fewer sentences and a dev subset:
+
+    .venv-ref/bin/python scripts/bench.py --model models/all-mpnet-base-v2 --settings 1 \
+        --train-limit 512 --dev-limit 256
 """
 
 import argparse
@@ -48,7 +54,7 @@ def measured(cmd):
 
 def tunelab(args, tmp, name, shuffle, bucket):
     spec = {
-        "model": "models/all-MiniLM-L6-v2",
+        "model": args.model,
         "pooling": "pooler",
         "data": {
             "train": "data/vader-movies/train.tsv",
@@ -56,6 +62,7 @@ def tunelab(args, tmp, name, shuffle, bucket):
             "columns": {"text": "text", "label": "score"},
             "kind": "regression",
             "train_limit": args.train_limit,
+            "dev_limit": args.dev_limit or None,
             "subset": {"kind": "first"},  # the rows the reference reads: the first N
         },
         "recipe": {
@@ -92,7 +99,8 @@ def tunelab(args, tmp, name, shuffle, bucket):
 
 
 def reference(args, order, padding):
-    cmd = [sys.executable, str(ROOT / "scripts/reference/train_reference.py"), "--train-limit", str(args.train_limit),
+    cmd = [sys.executable, str(ROOT / "scripts/reference/train_reference.py"), "--model", args.model,
+           "--train-limit", str(args.train_limit), "--dev-limit", str(args.dev_limit),
            "--threads", str(args.threads), "--order", order, "--padding", padding]
     out, rss, wall = measured(cmd)
     m = json.loads(out.strip().splitlines()[-1])
@@ -110,6 +118,9 @@ def main():
     p.add_argument("--train-limit", type=int, default=2000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--model", default="models/all-MiniLM-L6-v2")
+    p.add_argument("--dev-limit", type=int, default=0, help="dev sentences scored (0: all 1,112)")
+    p.add_argument("--settings", default="123", help="which of the three settings to run, e.g. 1")
     args = p.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
 
@@ -121,6 +132,8 @@ def main():
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, (order, padding), (shuffle, bucket) in settings:
+            if label[0] not in args.settings:
+                continue
             refs, ours = [], []
             for r in range(args.repeat):
                 print(f"{label}: reference ({order}, {padding}) run {r + 1}", file=sys.stderr)
@@ -130,7 +143,7 @@ def main():
             results.append((label, refs, ours))
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    print(f"machine: {cpu}, {os.cpu_count()} cores; threads {args.threads}; {args.train_limit} training sentences, "
+    print(f"machine: {cpu}, {os.cpu_count()} cores; {args.model}; threads {args.threads}; {args.train_limit} training sentences, "
           f"batch 32, max length 64, 1 epoch; mean of {args.repeat} run(s) each\n")
     head = ["setting", "who", "samples/s", "tokens/s", "peak RSS MiB", "wall s", "best RMSE", "SWA RMSE"]
     print("| " + " | ".join(head) + " |")

@@ -536,7 +536,12 @@ impl Encoded {
         let batch = Batch::from_rows(&rows, self.pad_id, device);
         let labels: Vec<f64> = indices.iter().map(|&i| self.labels[i]).collect();
         let kind = if self.classification { Kind::Int64 } else { Kind::Float };
-        (batch, Tensor::from_slice(&labels).to_kind(kind).to_device(device))
+        (batch, crate::precision::to_device_async(&Tensor::from_slice(&labels).to_kind(kind), device))
+    }
+
+    /// The number of real tokens in the examples `indices`, counted on the host.
+    pub fn tokens(&self, indices: &[usize]) -> usize {
+        indices.iter().map(|&i| self.rows[i].0.len()).sum()
     }
 }
 

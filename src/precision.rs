@@ -215,6 +215,13 @@ impl LossScaler {
     }
 }
 
+/// Copies a host tensor to `device`. To a GPU the copy goes through page-locked (pinned)
+/// memory and does not block the host (PyTorch's `pin_memory=True` with
+/// `.to(device, non_blocking=True)`): the next batch travels while the GPU still computes.
+pub fn to_device_async(t: &Tensor, device: Device) -> Tensor {
+    if device.is_cuda() { t.pin_memory(device).to_device_(device, t.kind(), true, false) } else { t.to_device(device) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ impl Batch {
             types[at..at + row_types.len()].copy_from_slice(row_types);
         }
         let shape = [n as i64, len as i64];
-        let tensor = |v: &[i64]| Tensor::from_slice(v).view(shape).to_device(device);
+        let tensor = |v: &[i64]| crate::precision::to_device_async(&Tensor::from_slice(v).view(shape), device);
         Batch { input_ids: tensor(&ids), attention_mask: tensor(&mask), token_type_ids: tensor(&types) }
     }
 

@@ -34,6 +34,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::Encoded;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metric, Metrics};
+use crate::tokenizer::Batch;
 use crate::model::{Model, Task};
 use crate::optim::AdamW;
 use crate::recipe::{Eval, Recipe, Resolved};
@@ -133,6 +134,14 @@ pub struct Trainer<'m> {
     params: Vec<(String, Tensor)>,
     /// The dev loss of predicting the training mean (regression) or the class prior.
     trivial_loss: f64,
+    /// The next step's micro-batches, already on the device (see [`Trainer::step`]).
+    prefetched: Option<Prefetched>,
+}
+
+/// The micro-batches of one optimizer step on the device: inputs, targets, samples and tokens.
+struct Prefetched {
+    step: usize,
+    batches: Vec<(Batch, Tensor, usize, usize)>,
 }
 
 impl<'m> Trainer<'m> {
@@ -144,7 +153,7 @@ impl<'m> Trainer<'m> {
         let average = setup.swa.as_ref().map(|s| WeightAverage::new(s.averaging, &params));
         let trivial_loss = trivial_loss(&setup.train, &setup.dev);
         let scaler = (setup.settings.precision == Precision::Fp16).then(LossScaler::default);
-        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trivial_loss })
+        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trivial_loss, prefetched: None })
     }
 
     /// Runs optimizer steps until `stop_at` (at most the run's length), reporting to `observers`.
@@ -177,10 +186,9 @@ impl<'m> Trainer<'m> {
         Ok(())
     }
 
-    /// One optimizer step (forward, backward, clipping, LRs, AdamW, weight average).
-    fn step(&mut self, setup: &Setup, epoch_plan: &mut Option<(usize, Vec<Vec<usize>>)>) -> Result<StepLog> {
-        let tick = Instant::now();
-        let (config, step) = (&setup.settings, self.state.step);
+    /// The micro-batches of optimizer step `step`, moved to the model's device.
+    fn batches_for(&self, setup: &Setup, step: usize, epoch_plan: &mut Option<(usize, Vec<Vec<usize>>)>) -> Prefetched {
+        let config = &setup.settings;
         let epoch = step / setup.steps_per_epoch;
         let position = step % setup.steps_per_epoch;
         if epoch_plan.as_ref().is_none_or(|(e, _)| *e != epoch) {
@@ -193,36 +201,50 @@ impl<'m> Trainer<'m> {
         }
         let batches = &epoch_plan.as_ref().expect("the epoch's batches were just planned").1;
         let micro = &batches[position * config.grad_accum..((position + 1) * config.grad_accum).min(batches.len())];
+        let device = self.model.device();
+        let batches = micro
+            .iter()
+            .map(|indices| {
+                let (batch, targets) = setup.train.batch(indices, device);
+                (batch, targets, indices.len(), setup.train.tokens(indices))
+            })
+            .collect();
+        Prefetched { step, batches }
+    }
+
+    /// One optimizer step (forward, backward, clipping, LRs, AdamW, weight average).
+    ///
+    /// On a GPU the host never waits inside a step: the step's work is queued, the next step's
+    /// batches are copied to the device (from pinned memory, without blocking) while the GPU
+    /// still computes, and only then is the step's loss read back, the one synchronisation.
+    fn step(&mut self, setup: &Setup, epoch_plan: &mut Option<(usize, Vec<Vec<usize>>)>) -> Result<StepLog> {
+        let tick = Instant::now();
+        let (config, step) = (&setup.settings, self.state.step);
+        let epoch = step / setup.steps_per_epoch;
+        let micro = match self.prefetched.take() {
+            Some(next) if next.step == step => next,
+            _ => self.batches_for(setup, step, epoch_plan),
+        };
         tch::manual_seed((config.seed as i64).wrapping_mul(1_000_003).wrapping_add(step as i64));
         self.optimizer.zero_grad();
-        let device = self.model.device();
-        let mut loss_sum = 0.0;
-        // fp16: the loss is scaled up for the backward pass (a loss that overflowed is skipped
-        // like gradients that did).
+        // fp16: the loss is scaled up for the backward pass; a loss that overflowed leaves
+        // infinite gradients, which the scaler finds and skips the step for.
         let scale = self.state.scaler.as_ref().map_or(1.0, |s| s.scale);
-        let mut overflow = false;
-        for indices in micro {
-            let (batch, targets) = setup.train.batch(indices, device);
-            let outputs = autocast(config.precision, || self.model.forward(&batch, true));
-            let loss = self.model.head.loss(&outputs, &targets);
-            let value = loss.double_value(&[]);
-            if !value.is_finite() {
-                if self.state.scaler.is_none() {
-                    return Err(Error::NonFiniteLoss { step, value });
-                }
-                overflow = true;
-                continue;
-            }
-            loss_sum += value;
-            (loss * (scale / micro.len() as f64)).backward();
-            self.state.throughput.samples += indices.len();
-            self.state.throughput.tokens += batch.tokens() as usize;
+        let parts = micro.batches.len() as f64;
+        let mut losses = Vec::with_capacity(micro.batches.len());
+        for (batch, targets, samples, tokens) in &micro.batches {
+            let outputs = autocast(config.precision, || self.model.forward(batch, true));
+            let loss = self.model.head.loss(&outputs, targets);
+            losses.push(loss.detach());
+            (loss * (scale / parts)).backward();
+            self.state.throughput.samples += samples;
+            self.state.throughput.tokens += tokens;
         }
         crate::files::failpoint("step");
         let tensors: Vec<Tensor> = self.params.iter().map(|(_, t)| t.shallow_clone()).collect();
         let skipped = match self.state.scaler.as_mut() {
             Some(scaler) => {
-                let found_inf = overflow || scaler.unscale(&tensors);
+                let found_inf = scaler.unscale(&tensors);
                 scaler.update(found_inf);
                 found_inf
             }
@@ -233,7 +255,7 @@ impl<'m> Trainer<'m> {
         self.state.throughput.lr_seconds += lr_tick.elapsed().as_secs_f64();
         if !skipped {
             if let Some(max) = config.clip_grad_norm {
-                clip_grad_norm(&self.params, max);
+                let _ = clip_grad_norm(&self.params, max);
             }
             self.optimizer.set_lrs(&lrs);
             self.optimizer.step();
@@ -245,10 +267,19 @@ impl<'m> Trainer<'m> {
             avg.update(&self.params);
             self.state.throughput.swa_seconds += swa_tick.elapsed().as_secs_f64();
         }
+        if step + 1 < setup.resolved.total_steps {
+            self.prefetched = Some(self.batches_for(setup, step + 1, epoch_plan));
+        }
+        let values: Vec<f64> = Vec::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double).to_device(Device::Cpu))
+            .map_err(|e| Error::Invalid(format!("reading the loss back: {e}")))?;
+        let loss = values.iter().sum::<f64>() / parts;
+        if !loss.is_finite() && self.state.scaler.is_none() {
+            return Err(Error::NonFiniteLoss { step, value: loss });
+        }
         self.state.step += 1;
         self.state.throughput.train_seconds += tick.elapsed().as_secs_f64();
         let names = setup.resolved.groups.iter().map(|g| g.name.clone());
-        let loss = if overflow { f64::NAN } else { loss_sum / micro.len() as f64 };
+        let loss = if loss.is_finite() { loss } else { f64::NAN };
         let loss_scale = self.state.scaler.as_ref().map(|s| s.scale);
         Ok(StepLog { step, epoch, loss, lr: names.zip(lrs).collect(), loss_scale, skipped })
     }
@@ -334,10 +365,11 @@ pub fn predict(model: &Model, data: &Encoded, batch_size: usize) -> Tensor {
     tch::no_grad(|| {
         for indices in &batches {
             let (batch, _) = data.batch(indices, device);
-            outputs.push(model.forward(&batch, false).to_kind(Kind::Double).to_device(Device::Cpu));
+            outputs.push(model.forward(&batch, false).to_kind(Kind::Double));
         }
     });
-    let sorted = Tensor::cat(&outputs, 0);
+    // One copy back to the host, after every batch was queued.
+    let sorted = Tensor::cat(&outputs, 0).to_device(Device::Cpu);
     let order: Vec<i64> = batches.iter().flatten().map(|&i| i as i64).collect();
     sorted.zeros_like().index_copy(0, &Tensor::from_slice(&order), &sorted)
 }
@@ -395,20 +427,21 @@ fn score_all(task: &Task, out: &Tensor, targets: &[f64]) -> Metrics {
 
 /// `torch.nn.utils.clip_grad_norm_`: scales every gradient by `max / (norm + 1e-6)` when the
 /// global L2 norm is above `max`. Returns the norm before clipping.
-pub fn clip_grad_norm(params: &[(String, Tensor)], max: f64) -> f64 {
+pub fn clip_grad_norm(params: &[(String, Tensor)], max: f64) -> Tensor {
     let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).filter(Tensor::defined).collect();
     if grads.is_empty() {
-        return 0.0;
+        return Tensor::from(0.0f32);
     }
     let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
     let total = Tensor::stack(&norms, 0).norm();
-    let coef = (max / (total.double_value(&[]) + 1e-6)).min(1.0);
+    // As PyTorch computes it, on the device: no wait for the norm on the host.
+    let coef = (max / (&total + 1e-6)).clamp_max(1.0);
     tch::no_grad(|| {
         for g in &grads {
-            let _ = g.shallow_clone().g_mul_scalar_(coef);
+            let _ = g.shallow_clone().g_mul_(&coef);
         }
     });
-    total.double_value(&[])
+    total
 }
 
 /// The metric that selects the best weights when the recipe names none.

@@ -1,7 +1,7 @@
 """The full recipe written the way PyTorch users write it (as in the seed article), for the
 benchmark against tunelab (`scripts/bench.py` runs both).
 
-transformers' AutoModel with a regression head on the pooler output; AdamW with layer-wise LR
+transformers' AutoModel (BERT-family or MPNet: --model) with a regression head on the pooler output; AdamW with layer-wise LR
 decay parameter groups (no weight decay for biases and LayerNorm); get_scheduler("linear") with a
 warm-up; the top layer and the pooler re-initialised with the model's own _init_weights;
 AveragedModel + SWALR with one swa_lr per group (half of each group's LR); dev RMSE every
@@ -47,7 +47,8 @@ class Regressor(torch.nn.Module):
         torch.nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        types = {} if self.encoder.config.model_type == "mpnet" else {"token_type_ids": token_type_ids}
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **types)
         return self.head(self.dropout(out.pooler_output)).squeeze(-1)
 
 
@@ -118,7 +119,11 @@ def main():
     train, dev = enc(train_rows), enc(dev_rows)
     pad_id = tok.pad_token_id
 
-    model = Regressor(AutoModel.from_pretrained(a.model, attn_implementation="sdpa")).to(device)
+    try:
+        encoder = AutoModel.from_pretrained(a.model, attn_implementation="sdpa")
+    except ValueError:  # MPNet has no SDPA attention in transformers: its eager one
+        encoder = AutoModel.from_pretrained(a.model)
+    model = Regressor(encoder).to(device)
     cfg = model.encoder.config
     layers = cfg.num_hidden_layers
     # Re-initialise the top layer and the pooler (transformers' own _init_weights).
@@ -130,7 +135,7 @@ def main():
     def lr_of(name):
         if name.startswith(("encoder.pooler.", "head.")):
             return head_lr
-        if name.startswith("encoder.embeddings."):
+        if name.startswith("encoder.embeddings.") or "relative_attention_bias" in name:
             return top_lr * decay**layers
         return top_lr * decay ** (layers - 1 - int(name.split(".")[3]))
 

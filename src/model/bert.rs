@@ -168,14 +168,11 @@ impl Embeddings {
             false,
             false,
         );
-        let mut xs = words + positions;
-        if let Some(table) = &self.token_type_embeddings {
-            let types = match token_type_ids {
-                Some(types) => Tensor::embedding(table, types, -1, false, false),
-                None => table.get(0).expand_as(&xs),
-            };
-            xs = xs + types;
-        }
+        let xs = match (&self.token_type_embeddings, token_type_ids) {
+            (Some(table), Some(types)) => words + positions + Tensor::embedding(table, types, -1, false, false),
+            (Some(table), None) => words + positions + table.get(0),
+            (None, _) => words + positions,
+        };
         let xs = self.layer_norm.forward(&xs);
         xs.dropout(self.dropout, train)
     }
