@@ -440,7 +440,7 @@ pub(crate) fn natural_key(name: &str) -> Vec<(String, u64)> {
 /// One block of the encoder in a [`Summary`].
 #[derive(Debug, Clone, Serialize)]
 pub struct BlockSummary {
-    /// `embeddings`, `encoder.layer.{i}` or `pooler`.
+    /// `embeddings`, `encoder.layer.{i}`, `encoder.relative_attention_bias` (MPNet) or `pooler`.
     pub name: String,
     pub tensors: usize,
     pub parameters: i64,
@@ -469,6 +469,7 @@ impl Summary {
             let parts: Vec<&str> = name.split('.').collect();
             let block = match parts.as_slice() {
                 ["encoder", "layer", i, ..] => format!("encoder.layer.{i}"),
+                ["encoder", other, _, ..] => format!("encoder.{other}"),
                 [first, ..] => first.to_string(),
                 [] => continue,
             };

@@ -2,7 +2,8 @@
 //!
 //! Reading maps the file and copies each tensor into libtorch; half-precision checkpoints are
 //! accepted (and converted when copied into float32 variables). Writing stores float32 with
-//! the `{"format": "pt"}` metadata transformers expects, through a temporary file and a rename.
+//! the `{"format": "pt"}` metadata transformers expects, through a temporary file and a rename,
+//! streaming each tensor from its own memory.
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -45,10 +46,11 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(out)
 }
 
-/// One float32 tensor ready to be serialised.
+/// One float32 tensor ready to be serialised: contiguous, on the CPU, written from its own memory.
 struct Float32 {
+    tensor: Tensor,
     shape: Vec<usize>,
-    bytes: Vec<u8>,
+    len: usize,
 }
 
 impl View for &Float32 {
@@ -59,24 +61,30 @@ impl View for &Float32 {
         &self.shape
     }
     fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(&self.bytes)
+        if self.len == 0 {
+            return std::borrow::Cow::Borrowed(&[]);
+        }
+        // SAFETY: `tensor` is a contiguous float32 CPU tensor of `len` bytes (checked when it
+        // was made), its handle keeps the storage alive for as long as this borrow, and nothing
+        // writes to it while the file is written (the training loop waits for the save).
+        // libtorch stores little-endian float32 on every platform tunelab runs on.
+        std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(self.tensor.data_ptr() as *const u8, self.len) })
     }
     fn data_len(&self) -> usize {
-        self.bytes.len()
+        self.len
     }
 }
 
-/// Writes tensors as float32 to `path`, atomically.
+/// Writes tensors as float32 to `path`, atomically. Float32 CPU tensors are written from their
+/// own memory, not copied first: saving a checkpoint does not double the memory it takes.
 pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let mut views = BTreeMap::new();
     for (name, t) in tensors {
-        let t = t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
-        let numel = t.numel();
-        // libtorch stores little-endian float32 on every platform tunelab runs on.
-        let mut bytes = vec![0u8; numel * 4];
-        t.f_copy_data_u8(&mut bytes, numel)?;
-        let shape = t.size().iter().map(|&d| d as usize).collect();
-        views.insert(name.clone(), Float32 { shape, bytes });
+        let tensor = t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
+        assert!(tensor.is_contiguous() && tensor.kind() == Kind::Float && tensor.device() == tch::Device::Cpu);
+        let shape = tensor.size().iter().map(|&d| d as usize).collect();
+        let len = tensor.numel() * 4;
+        views.insert(name.clone(), Float32 { tensor, shape, len });
     }
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
     crate::files::write_via_temp(path, |tmp| {
