@@ -217,9 +217,11 @@ impl LossScaler {
 
 /// Copies a host tensor to `device`. To a GPU the copy goes through page-locked (pinned)
 /// memory and does not block the host (PyTorch's `pin_memory=True` with
-/// `.to(device, non_blocking=True)`): the next batch travels while the GPU still computes.
+/// `.to(device, non_blocking=True)`): the host goes on preparing while the copy waits its turn
+/// on the GPU's stream. (`_pin_memory`, not `pin_memory`: tch passes the latter a device
+/// argument, which libtorch 2.11 answers with a deprecation warning on every call.)
 pub fn to_device_async(t: &Tensor, device: Device) -> Tensor {
-    if device.is_cuda() { t.pin_memory(device).to_device_(device, t.kind(), true, false) } else { t.to_device(device) }
+    if device.is_cuda() { t.internal_pin_memory(device).to_device_(device, t.kind(), true, false) } else { t.to_device(device) }
 }
 
 #[cfg(test)]

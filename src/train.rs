@@ -214,9 +214,11 @@ impl<'m> Trainer<'m> {
 
     /// One optimizer step (forward, backward, clipping, LRs, AdamW, weight average).
     ///
-    /// On a GPU the host never waits inside a step: the step's work is queued, the next step's
-    /// batches are copied to the device (from pinned memory, without blocking) while the GPU
-    /// still computes, and only then is the step's loss read back, the one synchronisation.
+    /// On a GPU the host waits once inside a step: the forward and backward passes are queued,
+    /// the next step's batches are built and queued for copying (from pinned memory, without
+    /// blocking) while the GPU computes, and only then is the step's loss read back (fp16 adds
+    /// one more wait, for the scaler's overflow check). A non-finite loss stops the run before
+    /// anything is updated.
     fn step(&mut self, setup: &Setup, epoch_plan: &mut Option<(usize, Vec<Vec<usize>>)>) -> Result<StepLog> {
         let tick = Instant::now();
         let (config, step) = (&setup.settings, self.state.step);
@@ -241,10 +243,22 @@ impl<'m> Trainer<'m> {
             self.state.throughput.tokens += tokens;
         }
         crate::files::failpoint("step");
+        // While the GPU runs the backward pass, the next step's batches go on their way; then
+        // the loss is read (the one wait), before anything is updated.
+        if step + 1 < setup.resolved.total_steps {
+            self.prefetched = Some(self.batches_for(setup, step + 1, epoch_plan));
+        }
+        let values: Vec<f64> = Vec::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double).to_device(Device::Cpu))
+            .map_err(|e| Error::Invalid(format!("reading the loss back: {e}")))?;
+        let loss = values.iter().sum::<f64>() / parts;
+        if !loss.is_finite() && self.state.scaler.is_none() {
+            return Err(Error::NonFiniteLoss { step, value: loss });
+        }
         let tensors: Vec<Tensor> = self.params.iter().map(|(_, t)| t.shallow_clone()).collect();
         let skipped = match self.state.scaler.as_mut() {
             Some(scaler) => {
-                let found_inf = scaler.unscale(&tensors);
+                // An overflowing loss skips the step even if its gradients came out finite.
+                let found_inf = !loss.is_finite() || scaler.unscale(&tensors);
                 scaler.update(found_inf);
                 found_inf
             }
@@ -266,15 +280,6 @@ impl<'m> Trainer<'m> {
             let swa_tick = Instant::now();
             avg.update(&self.params);
             self.state.throughput.swa_seconds += swa_tick.elapsed().as_secs_f64();
-        }
-        if step + 1 < setup.resolved.total_steps {
-            self.prefetched = Some(self.batches_for(setup, step + 1, epoch_plan));
-        }
-        let values: Vec<f64> = Vec::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double).to_device(Device::Cpu))
-            .map_err(|e| Error::Invalid(format!("reading the loss back: {e}")))?;
-        let loss = values.iter().sum::<f64>() / parts;
-        if !loss.is_finite() && self.state.scaler.is_none() {
-            return Err(Error::NonFiniteLoss { step, value: loss });
         }
         self.state.step += 1;
         self.state.throughput.train_seconds += tick.elapsed().as_secs_f64();

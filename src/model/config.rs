@@ -77,6 +77,10 @@ impl ModelType {
 /// transformers always uses 32).
 pub const RELATIVE_BUCKETS: usize = 32;
 
+fn is_default_buckets(n: &usize) -> bool {
+    *n == RELATIVE_BUCKETS
+}
+
 /// The fields of `config.json` that define a BERT-family encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -98,7 +102,9 @@ pub struct Config {
     pub position_embedding_type: String,
     pub classifier_dropout: Option<f64>,
     /// MPNet: the rows of the relative position bias table (transformers buckets relative
-    /// distances into 32 of them whatever this says, so it must be at least 32).
+    /// distances into 32 of them whatever this says, so it must be at least 32). Written back
+    /// only when it is not 32, so BERT configs saved by tunelab do not gain the key.
+    #[serde(skip_serializing_if = "is_default_buckets")]
     pub relative_attention_num_buckets: usize,
 }
 

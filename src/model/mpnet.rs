@@ -74,10 +74,11 @@ impl MPNet {
     /// `[1, heads, len, len]`: the bias each head adds to the score of query `i` on key `j`
     /// (`compute_position_bias` in transformers).
     pub fn position_bias(&self, len: i64) -> Tensor {
-        let device = self.relative_attention_bias.device();
-        let positions = Tensor::arange(len, (Kind::Int64, device));
+        // The buckets on the CPU, as transformers computes them (the log scale's rounding is
+        // then the CPU's on every device), then moved.
+        let positions = Tensor::arange(len, (Kind::Int64, tch::Device::Cpu));
         let relative = positions.unsqueeze(0) - positions.unsqueeze(1);
-        let buckets = relative_position_bucket(&relative);
+        let buckets = relative_position_bucket(&relative).to_device(self.relative_attention_bias.device());
         Tensor::embedding(&self.relative_attention_bias, &buckets, -1, false, false).permute([2, 0, 1]).unsqueeze(0)
     }
 
@@ -86,7 +87,10 @@ impl MPNet {
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> EncoderOutput {
         let mut xs = self.embeddings.forward(input_ids, None, train);
         let len = input_ids.size()[1];
-        let mask = additive_mask(attention_mask, xs.kind()) + self.position_bias(len).to_kind(xs.kind());
+        // `[batch, heads, len, len]`, made once in the format the attention computes in (so
+        // that no layer casts it again).
+        let kind = crate::precision::compute_kind().unwrap_or(xs.kind());
+        let mask = (additive_mask(attention_mask, xs.kind()) + self.position_bias(len)).to_kind(kind);
         for layer in &self.layers {
             xs = layer.forward(&xs, &mask, train);
         }

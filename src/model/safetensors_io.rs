@@ -76,7 +76,8 @@ impl View for &Float32 {
 }
 
 /// Writes tensors as float32 to `path`, atomically. Float32 CPU tensors are written from their
-/// own memory, not copied first: saving a checkpoint does not double the memory it takes.
+/// own memory, not copied first: saving a checkpoint does not double the memory it takes. No
+/// other thread may write to these tensors while the call runs.
 pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let mut views = BTreeMap::new();
     for (name, t) in tensors {
