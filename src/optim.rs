@@ -190,7 +190,8 @@ impl AdamW {
                 let bias_correction1 = 1.0 - beta1.powf(t);
                 let bias_correction2 = 1.0 - beta2.powf(t);
                 let step_size = lr / bias_correction1;
-                let denom = (p.exp_avg_sq.sqrt() / bias_correction2.sqrt()) + eps;
+                // One temporary, divided and shifted in place (PyTorch's `(v.sqrt() / bc2).add_(eps)`).
+                let denom = p.exp_avg_sq.sqrt().g_div_scalar_(bias_correction2.sqrt()).g_add_scalar_(eps);
                 // addcdiv_(m, denom, value=-step_size) computes p + (-step_size·m) / denom.
                 let _ = p.param.addcdiv_(&p.exp_avg.g_mul_scalar(-step_size), &denom);
             }
