@@ -166,8 +166,14 @@ impl Ablation {
         if self.recipes.is_empty() || self.seeds.is_empty() {
             return Err(Error::Invalid("an ablation needs at least one recipe and one seed".into()));
         }
+        // Every recipe is checked against the model and the data before the folder is made.
+        self.plans(base)?;
+        let trivial = Trivial::of(base)?;
+        let manifest = self.manifest(base);
+        check_manifests(&self.out, Some(&manifest))?;
         std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
-        files::write_json(&self.out.join("trivial.json"), &Trivial::of(base)?)?;
+        files::write_json(&self.out.join(format!("shard-{i}-of-{n}.json")), &manifest)?;
+        files::write_json(&self.out.join("trivial.json"), &trivial)?;
         // A shard run again continues: the jobs whose rows its results file already holds are
         // kept, not repeated (a stopped shard loses only the job it was in).
         let results = self.out.join(format!("results-{i}-of-{n}.jsonl"));
@@ -252,6 +258,52 @@ impl Ablation {
     }
 }
 
+impl Ablation {
+    /// What every shard of this ablation must agree on (`shard-<i>-of-<n>.json` in its folder):
+    /// the base specification (its device aside: shards may run on different machines), the
+    /// recipes in order, and the seeds.
+    pub fn manifest(&self, base: &RunSpec) -> serde_json::Value {
+        let mut base = base.clone();
+        base.training.device = Default::default();
+        let recipes: serde_json::Map<String, serde_json::Value> =
+            self.recipes.iter().map(|(name, r)| (name.clone(), serde_json::to_value(r).expect("a recipe serialises"))).collect();
+        let order: Vec<&str> = self.recipes.iter().map(|(name, _)| name.as_str()).collect();
+        serde_json::json!({ "base": base, "recipes": recipes, "recipe_order": order, "seeds": self.seeds })
+    }
+}
+
+/// Checks that the shards of an ablation folder (their `shard-*.json`), and `ours` if given,
+/// describe one ablation; otherwise names the files and what differs between them.
+fn check_manifests(dir: &Path, ours: Option<&serde_json::Value>) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut found: Vec<(PathBuf, serde_json::Value)> = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("shard-") && name.ends_with(".json") {
+            found.push((path.clone(), files::read_json(&path)?));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut reference = ours.map(|m| (PathBuf::from("this ablation"), m.clone()));
+    for (path, manifest) in found {
+        match &reference {
+            None => reference = Some((path, manifest)),
+            Some((first, expected)) if *expected != manifest => {
+                let what = crate::run_dir::differences(expected, &manifest);
+                let first = if ours.is_some() { "this ablation".to_string() } else { first.display().to_string() };
+                return Err(Error::Invalid(format!(
+                    "{}: shards of different ablations in one folder ({first} and {} differ in {}); give each ablation its own folder",
+                    dir.display(),
+                    path.display(),
+                    what.join(", ")
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 fn slug(name: &str) -> String {
     let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
@@ -274,6 +326,7 @@ pub fn merge(dir: &Path) -> Result<Vec<Row>> {
     if files.is_empty() {
         return Err(Error::Invalid(format!("{}: no results-*.jsonl files", dir.display())));
     }
+    check_manifests(dir, None)?;
     let splits: std::collections::BTreeSet<usize> = files.iter().map(|f| f.1).collect();
     if splits.len() > 1 {
         let names: Vec<String> = files.iter().map(|f| f.0.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();

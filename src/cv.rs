@@ -90,6 +90,23 @@ pub struct CvOutcome {
     pub dir: PathBuf,
     pub folds_run: Vec<usize>,
     pub result: Option<CvResult>,
+    /// The shard `(i, n)` this process ran (`(0, 1)`: all of them), and the number of folds.
+    pub shard: (usize, usize),
+    pub folds: usize,
+}
+
+impl CvOutcome {
+    /// A shard that holds no fold (more shards than folds) says so, in words.
+    pub fn idle_shard(&self) -> Option<String> {
+        let (i, n) = self.shard;
+        self.folds_run.is_empty().then(|| {
+            format!(
+                "shard {i}/{n} has no work: the cross-validation has {} folds, and shards 0 to {} of {n} run them",
+                self.folds,
+                self.folds.min(n) - 1
+            )
+        })
+    }
 }
 
 /// Runs the folds of shard `(i, n)` (all for `None`) of the cross-validation `spec`.
@@ -107,6 +124,7 @@ pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) 
         None if n > 1 => return Err(Error::Invalid("a sharded cross-validation needs its folder named (--out), the same for every shard".into())),
         None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &spec.training.name),
     };
+    validate(spec)?;
     claim(&dir, spec)?;
     let mut folds_run = Vec::new();
     for k in (0..cv.folds).filter(|k| k % n == i) {
@@ -115,7 +133,17 @@ pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) 
     }
     let done = (0..cv.folds).all(|k| fold_file(&dir, k).is_file());
     let result = if done { Some(assemble(&dir)?) } else { None };
-    Ok(CvOutcome { dir, folds_run, result })
+    Ok(CvOutcome { dir, folds_run, result, shard: (i, n), folds: cv.folds })
+}
+
+/// Every check a fold's run would make (the data, the folds, the model, the recipe), made before
+/// the cross-validation's folder is created: a refused cross-validation leaves nothing behind.
+fn validate(spec: &RunSpec) -> Result<()> {
+    let mut first = spec.clone();
+    if let Some(cv) = first.data.cv.as_mut() {
+        cv.fold = Some(0);
+    }
+    first.prepare(tch::Device::Cpu).map(drop)
 }
 
 /// Makes the folder and writes the specification, or checks that the folder holds this one.
@@ -206,6 +234,9 @@ fn mean_outputs(each: &[&Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
 pub fn assemble(dir: &Path) -> Result<CvResult> {
     let spec = RunSpec::from_file(&dir.join(SPEC_FILE))?;
     let cv = spec.data.cv.as_ref().ok_or_else(|| Error::Invalid(format!("{}: not a cross-validation (no data.cv)", dir.display())))?;
+    if cv.folds < 2 {
+        return Err(Error::Invalid(format!("{}: data.cv.folds is {}; a cross-validation needs at least 2", dir.join(SPEC_FILE).display(), cv.folds)));
+    }
     let missing: Vec<String> = (0..cv.folds).filter(|&k| !fold_file(dir, k).is_file()).map(|k| k.to_string()).collect();
     if !missing.is_empty() {
         return Err(Error::Invalid(format!("{}: folds {} are not done yet", dir.display(), missing.join(", "))));

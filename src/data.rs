@@ -179,6 +179,35 @@ struct RawRow {
 /// The most classes a classification label column may have.
 pub const MAX_CLASSES: usize = 1000;
 
+/// The column names of a file: its header (TSV, CSV), or the keys of its first object (JSON Lines).
+pub fn header(path: &Path) -> Result<Vec<String>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if !path.is_file() {
+        return Err(Error::Data { path: path.into(), line: None, what: "file not found".into() });
+    }
+    match ext.as_str() {
+        "tsv" | "csv" => {
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(if ext == "tsv" { b'\t' } else { b',' })
+                .quoting(ext == "csv")
+                .flexible(true)
+                .from_path(path)
+                .map_err(|e| Error::Data { path: path.into(), line: None, what: e.to_string() })?;
+            let headers = reader.headers().map_err(|e| Error::Data { path: path.into(), line: Some(1), what: e.to_string() })?;
+            Ok(headers.iter().map(|h| h.trim().to_string()).collect())
+        }
+        "jsonl" | "ndjson" => {
+            let content = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let first = content.lines().enumerate().find(|(_, l)| !l.trim().is_empty());
+            let Some((i, line)) = first else { return Ok(Vec::new()) };
+            let value: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| Error::Data { path: path.into(), line: Some(i + 1), what: format!("not a JSON object: {e}") })?;
+            Ok(value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default())
+        }
+        _ => Err(Error::Data { path: path.into(), line: None, what: "unknown format: expected a .tsv, .csv or .jsonl file".into() }),
+    }
+}
+
 /// The rows of a file, and whether it has the label column.
 fn read_rows(path: &Path, cols: &Columns, label_optional: bool, group: Option<&str>) -> Result<(Vec<RawRow>, bool)> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();

@@ -35,6 +35,9 @@ pub fn is_temporary(name: &str) -> bool {
 
 /// Writes `path` by letting `fill` write its temporary name, then renaming that into place.
 pub fn write_via_temp(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        return Err(Error::Invalid(format!("{}: the folder {} does not exist; create it first, or write elsewhere", path.display(), parent.display())));
+    }
     let tmp = temp_path(path);
     if let Err(e) = fill(&tmp) {
         let _ = std::fs::remove_file(&tmp);

@@ -68,7 +68,7 @@ pub mod prelude {
     pub use crate::groups::{Block, GroupTable, LayerSet, LrLayout};
     pub use crate::metrics::Metric;
     pub use crate::plot::Chart;
-    pub use crate::predict::{Predictions, predict_file};
+    pub use crate::predict::{ColumnChoice, Predictions, predict_file, predict_with};
     pub use crate::recipe::{Decay, Eval, LrTable, Recipe, Warmup};
     pub use crate::run::{Run, RunControl, resume};
     pub use crate::run_dir::RunDir;

@@ -122,7 +122,8 @@ enum Command {
         /// The run folder (default: runs/<name>-<timestamp>). It must not hold files already.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Empty the --out folder first if it already holds a run.
+        /// Empty the --out folder first if it holds a tunelab run (its spec.json and the files a
+        /// run writes, nothing else). Any other folder is refused, and nothing in it is deleted.
         #[arg(long)]
         force: bool,
         /// Stop after this many optimizer steps; `tunelab resume` continues the run.
@@ -145,7 +146,9 @@ enum Command {
     /// with its id and the prediction (and each class's probability), plus the metrics when
     /// the file has labels.
     ///
-    /// Example: tunelab predict runs/full-20261128-101500/best data/vader-movies/test.tsv --label score --id id --out predictions.tsv
+    /// The columns default to those the model was trained on.
+    ///
+    /// Example: tunelab predict runs/full-20261128-101500/best data/vader-movies/test.tsv --out predictions.tsv
     Predict {
         /// The model folder (it holds tunelab.json).
         model_dir: PathBuf,
@@ -154,16 +157,18 @@ enum Command {
         /// Where to write the predictions (TSV).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// The text column.
-        #[arg(long, default_value = "text")]
-        text: String,
-        /// The second text column, for sentence pairs.
+        /// The text column (default: the one the model was trained on, or `text`).
+        #[arg(long)]
+        text: Option<String>,
+        /// The second text column, for sentence pairs (default: the one the model was trained on).
         #[arg(long)]
         pair: Option<String>,
-        /// The label column; the file may lack it (then no metrics).
-        #[arg(long, default_value = "label")]
-        label: String,
-        /// A column identifying each row (default: its line number).
+        /// The label column (default: the one the model was trained on, or `label`); the file may
+        /// lack it (then no metrics).
+        #[arg(long)]
+        label: Option<String>,
+        /// A column identifying each row (default: the model's id column if the file has it,
+        /// otherwise the line number).
         #[arg(long)]
         id: Option<String>,
     },
@@ -258,8 +263,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Predict { model_dir, file, out, text, pair, label, id } => {
-            let columns = tunelab::data::Columns { text, pair, label, id };
-            let predictions = tunelab::predict::predict_file(&model_dir, &file, &columns)?;
+            let choice = tunelab::predict::ColumnChoice { text, pair, label, id };
+            let (predictions, notes) = tunelab::predict::predict_with(&model_dir, &file, &choice)?;
+            for note in notes {
+                eprintln!("note: {note}");
+            }
             predictions.write_tsv(&out)?;
             println!("{} predictions written to {}", predictions.ids.len(), out.display());
             if let Some(m) = &predictions.metrics {
@@ -288,6 +296,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &ScriptSettings) -> anyhow::Result<()> {
     let value = Script::from_file(path)?.run(sets, settings)?;
     for a in &value.ablations {
+        if let Some((i, n)) = settings.shard.filter(|&(i, _)| i >= a.jobs) {
+            println!("shard {i}/{n} has no work: the ablation has {} runs, and shards 0 to {} of {n} run them; nothing to do", a.jobs, a.jobs.min(n) - 1);
+            continue;
+        }
         let trivial = tunelab::files::read_json(&a.out.join("trivial.json")).ok();
         print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize(&a.rows), trivial.as_ref()));
         match &a.summaries {
@@ -385,6 +397,10 @@ fn report(run: &tunelab::Run) -> anyhow::Result<()> {
 }
 
 fn report_cv(outcome: &tunelab::cv::CvOutcome) -> anyhow::Result<()> {
+    if let Some(idle) = outcome.idle_shard() {
+        println!("{idle}; nothing to do");
+        return Ok(());
+    }
     let folds: Vec<String> = outcome.folds_run.iter().map(|k| k.to_string()).collect();
     println!("cross-validation {}: ran folds {}", outcome.dir.display(), folds.join(", "));
     match &outcome.result {

@@ -93,19 +93,71 @@ impl Predictions {
     }
 }
 
-/// Predicts every row of `file` with the model saved in `model_dir` (a run's `best/` or `swa/`).
-/// `columns` names the text (and pair) column, the label column (it may be absent from the
-/// file) and optionally an id column.
+/// Which columns to read, as the user named them; what is not named comes from the columns the
+/// model was trained on (its `columns.json`), then from the defaults `text` and `label`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnChoice {
+    pub text: Option<String>,
+    pub pair: Option<String>,
+    pub label: Option<String>,
+    pub id: Option<String>,
+}
+
+/// Predicts every row of `file` with the model saved in `model_dir` (a run's `best/` or `swa/`),
+/// reading exactly the columns named in `columns` (the label column may be absent from the file;
+/// without an id column, rows are identified by their line number).
 pub fn predict_file(model_dir: &Path, file: &Path, columns: &Columns) -> Result<Predictions> {
+    let choice = ColumnChoice { text: Some(columns.text.clone()), pair: columns.pair.clone(), label: Some(columns.label.clone()), id: columns.id.clone() };
+    let (model, _) = load(model_dir)?;
+    read_and_predict(&model, file, columns.clone(), &choice).map(|(p, _)| p)
+}
+
+/// Predicts every row of `file` with the model saved in `model_dir`, the columns not named in
+/// `choice` taken from those the model was trained on. A label column the user did not name that
+/// does not fit the model's task (text where a score was trained) is ignored, with a note:
+/// the predictions are then made without metrics. Returns the predictions and such notes.
+pub fn predict_with(model_dir: &Path, file: &Path, choice: &ColumnChoice) -> Result<(Predictions, Vec<String>)> {
+    let (model, trained) = load(model_dir)?;
+    let trained = trained.unwrap_or_else(|| Columns::new("text", "label"));
+    let header = crate::data::header(file)?;
+    let saved_id = trained.id.filter(|id| header.iter().any(|h| h == id));
+    let columns = Columns {
+        text: choice.text.clone().unwrap_or(trained.text),
+        pair: choice.pair.clone().or(trained.pair),
+        label: choice.label.clone().unwrap_or(trained.label),
+        id: choice.id.clone().or(saved_id),
+    };
+    read_and_predict(&model, file, columns, choice)
+}
+
+/// The model of a fine-tuned model folder and the columns it was trained on.
+fn load(model_dir: &Path) -> Result<(Model, Option<Columns>)> {
     if model_dir.is_dir() && !model_dir.join("tunelab.json").is_file() {
         return Err(Error::Invalid(format!("{}: not a fine-tuned model (no tunelab.json): give a run's best/ or swa/ folder", model_dir.display())));
     }
     let model = Model::load(model_dir, None, Device::cuda_if_available())?;
+    Ok((model, crate::run_dir::trained_columns(model_dir)?))
+}
+
+fn read_and_predict(model: &Model, file: &Path, columns: Columns, choice: &ColumnChoice) -> Result<(Predictions, Vec<String>)> {
     let (kind, classes) = match &model.head.spec.task {
         Task::Regression => (TaskKind::Regression, None),
         Task::Classification { labels } => (TaskKind::Classification, Some(labels.clone())),
     };
-    let options = ReadOptions { label_optional: true, subset: Subset::First, ..ReadOptions::new(columns.clone(), kind) };
-    let data = Dataset::read(file, &options, classes.as_deref())?;
-    Predictions::of(&model, &data, 128)
+    let options = |columns: Columns| ReadOptions { label_optional: true, subset: Subset::First, ..ReadOptions::new(columns, kind) };
+    let mut notes = Vec::new();
+    let data = match Dataset::read(file, &options(columns.clone()), classes.as_deref()) {
+        Err(Error::Data { what, line, .. }) if choice.label.is_none() && what.starts_with(&format!("column `{}`", columns.label)) => {
+            let at = line.map(|l| format!(" (line {l}: {what})")).unwrap_or_default();
+            notes.push(format!(
+                "{}: column `{}` does not hold this model's labels{at}; predicting without metrics (name the label column with --label)",
+                file.display(),
+                columns.label
+            ));
+            // A column name no header has: the file is read as unlabelled.
+            Dataset::read(file, &options(Columns { label: "\0".into(), ..columns }), classes.as_deref())?
+        }
+        other => other?,
+    };
+    Ok((Predictions::of(model, &data, 128)?, notes))
 }

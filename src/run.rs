@@ -91,8 +91,13 @@ impl RunSpec {
 }
 
 /// Continues a stopped or killed run from its checkpoint (from its start if it wrote none).
+/// A finished run (its `metrics.json` says so, whatever checkpoints it kept) is left exactly as
+/// it is: nothing is written, not even the lock.
 pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     let folder = RunDir::open(dir)?;
+    if let Some(run) = finished(&folder)? {
+        return Ok(run);
+    }
     let lock = Lock::acquire(dir)?;
     let spec = folder.read_spec()?;
     let (state, mut recovery) = folder.recover()?;
@@ -133,6 +138,19 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     }
     let control = RunControl { out: Some(dir.to_path_buf()), ..control.clone() };
     execute(&spec, prepared, &folder, state, recovery, &control, lock)
+}
+
+/// The run, if its folder holds a finished one (`metrics.json`, written last, says so).
+fn finished(folder: &RunDir) -> Result<Option<Run>> {
+    if !folder.metrics_path().is_file() {
+        return Ok(None);
+    }
+    let metrics = folder.read_metrics()?;
+    if !metrics.finished {
+        return Ok(None);
+    }
+    let note = format!("{} had already finished: there is nothing to resume, and nothing was changed", folder.path.display());
+    Ok(Some(Run { dir: folder.path.clone(), metrics, recovery: vec![note], log: folder.read_log()?, evals: folder.read_evals()? }))
 }
 
 /// What a run keeps: the setting, or `resumable`.
@@ -273,7 +291,7 @@ impl Observer for FolderWriter<'_> {
         self.dir.append_eval(record)
     }
     fn improved(&mut self, _best: &Best, model: &Model) -> Result<()> {
-        self.dir.save_best(model)
+        self.dir.save_best(model, &self.spec.data.columns)
     }
     fn checkpoint(&mut self, c: &Checkpoint<'_>) -> Result<()> {
         if !self.keep.last() {
@@ -298,7 +316,7 @@ impl Observer for FolderWriter<'_> {
         if !self.keep.swa() {
             return Ok(());
         }
-        self.dir.save_swa(model)
+        self.dir.save_swa(model, &self.spec.data.columns)
     }
 }
 

@@ -6,7 +6,7 @@
 //! | `log.jsonl` | one [`StepLog`] per optimizer step |
 //! | `eval.jsonl` | one [`EvalRecord`] per evaluation (trained and averaged weights) |
 //! | `metrics.json` | [`RunMetrics`]: last, best and SWA metrics, steps, speed |
-//! | `best/`, `swa/` | the best and the averaged model, in Hugging Face layout |
+//! | `best/`, `swa/` | the best and the averaged model, in Hugging Face layout, with `columns.json` (the data columns it was trained on) |
 //! | `last/` | the resumable checkpoint: `model/`, `optimizer.safetensors`, `swa.safetensors`, `state.json` ([`CheckpointState`]) |
 //! | `lock` | the process id of the process writing the run, while it runs |
 //!
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Columns;
 use crate::error::{Error, Result};
 use crate::files::{self, atomic_dir, read_json, read_jsonl, write_json, write_jsonl};
 use crate::metrics::Metrics;
@@ -193,12 +194,20 @@ impl RunDir {
     }
 
     /// Makes the folder of a new run. An existing folder that is not empty is an error, unless
-    /// `force`, which empties it first (after taking its lock).
+    /// `force` and the folder is recognisably a tunelab run ([`RunDir::foreign_entry`] finds
+    /// nothing else in it): then it is emptied first (after taking its lock). Any other folder
+    /// is never emptied: tunelab deletes only what tunelab made.
     pub fn create(path: &Path, force: bool) -> Result<(RunDir, Lock)> {
         let occupied = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
         if occupied && !force {
             return Err(Error::Invalid(format!(
                 "{} already holds files (a run?); choose another folder, or pass --force to empty it and start over",
+                path.display()
+            )));
+        }
+        if occupied && let Some(why) = Self::foreign_entry(path)? {
+            return Err(Error::Invalid(format!(
+                "{}: --force empties only a tunelab run folder, and this one {why}; nothing was deleted: choose another folder",
                 path.display()
             )));
         }
@@ -213,6 +222,39 @@ impl RunDir {
             }
         }
         Ok((dir, lock))
+    }
+
+    /// Why a non-empty folder is not recognisably a tunelab run (`None`: it is one): it must hold
+    /// a specification, and nothing but the files a run writes (see the module documentation;
+    /// TensorBoard event files, a fold's `oof.json`, and their temporary copies included).
+    pub fn foreign_entry(path: &Path) -> Result<Option<String>> {
+        let run = RunDir { path: path.to_path_buf() };
+        // A run killed between taking its lock and writing its specification left only those.
+        let names: Vec<String> = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let just_started = names.iter().all(|n| n == "lock" || n == ".spec.json.tmp");
+        if !run.spec_path().is_file() && !just_started {
+            let first = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).min();
+            return Ok(Some(format!("holds no {SPEC_FILE} (it holds {}, for one)", first.unwrap_or_default())));
+        }
+        let mut foreign: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".old"))).unwrap_or(&name);
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let known = match base {
+                "best" | "swa" | "last" => is_dir,
+                SPEC_FILE | OLD_SPEC_FILE | "log.jsonl" | "eval.jsonl" | "metrics.json" | "lock" | "oof.json" => !is_dir,
+                other => !is_dir && other.starts_with("events.out.tfevents.") && other.contains(".tunelab"),
+            };
+            if !known {
+                foreign.push(name);
+            }
+        }
+        foreign.sort();
+        Ok(foreign.first().map(|f| {
+            let more = if foreign.len() > 1 { format!(" and {} other entries", foreign.len() - 1) } else { String::new() };
+            format!("also holds {f}{more}, which no run writes")
+        }))
     }
 
     /// An existing run folder (it must hold a specification).
@@ -274,14 +316,15 @@ impl RunDir {
         write_json(&self.metrics_path(), metrics)
     }
 
-    /// Saves the best weights into `best/` (atomically).
-    pub fn save_best(&self, model: &Model) -> Result<()> {
-        atomic_dir(&self.best_dir(), |d| model.save(d))
+    /// Saves the best weights into `best/` (atomically), with the data columns they were
+    /// trained on (`columns.json`, which `tunelab predict` takes as its defaults).
+    pub fn save_best(&self, model: &Model, columns: &Columns) -> Result<()> {
+        atomic_dir(&self.best_dir(), |d| save_model(d, model, columns))
     }
 
-    /// Saves the averaged weights (the model holding them) into `swa/`.
-    pub fn save_swa(&self, model: &Model) -> Result<()> {
-        atomic_dir(&self.swa_dir(), |d| model.save(d))
+    /// Saves the averaged weights (the model holding them) into `swa/`, with the columns.
+    pub fn save_swa(&self, model: &Model, columns: &Columns) -> Result<()> {
+        atomic_dir(&self.swa_dir(), |d| save_model(d, model, columns))
     }
 
     /// Writes the resumable checkpoint `last/`.
@@ -350,6 +393,24 @@ impl RunDir {
         }
         Ok((state, notes))
     }
+}
+
+/// The name of the file in a saved model folder that records the data columns it was trained on.
+pub const COLUMNS_FILE: &str = "columns.json";
+
+fn save_model(dir: &Path, model: &Model, columns: &Columns) -> Result<()> {
+    model.save(dir)?;
+    write_json(&dir.join(COLUMNS_FILE), columns)
+}
+
+/// The columns a saved model folder was trained on (`None`: a folder saved before tunelab
+/// recorded them, or by hand).
+pub fn trained_columns(model_dir: &Path) -> Result<Option<Columns>> {
+    let path = model_dir.join(COLUMNS_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
 }
 
 /// The lock of a run folder: the file `lock` holds the writer's process id, and is removed when

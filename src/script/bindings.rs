@@ -54,12 +54,33 @@ fn fail(e: Error) -> Box<EvalAltResult> {
 /// An object map to a library value, through serde: unknown keys and wrong types are errors
 /// naming the key.
 fn from_map<T: DeserializeOwned>(what: &str, map: Map) -> Fallible<T> {
+    if let Some((key, value)) = non_finite(&map, "") {
+        return Err(fail(Error::Invalid(format!("{what} `{key}`: {value} is not a finite number"))));
+    }
     let json: serde_json::Value = rhai::serde::from_dynamic(&Dynamic::from_map(map))?;
     serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { format!(" `{path}`") };
         fail(Error::Invalid(format!("{what}{at}: {}", e.into_inner())))
     })
+}
+
+/// The first NaN or infinite number in a map (nested maps and arrays included), with its key
+/// path: JSON has no such numbers, so serde would only see a `null` there.
+fn non_finite(map: &Map, at: &str) -> Option<(String, f64)> {
+    fn walk(value: &Dynamic, at: String) -> Option<(String, f64)> {
+        if let Some(x) = value.as_float().ok().filter(|x| !x.is_finite()) {
+            return Some((at, x));
+        }
+        if let Some(m) = value.read_lock::<Map>() {
+            return non_finite(&m, &at);
+        }
+        if let Some(items) = value.read_lock::<Array>() {
+            return items.iter().enumerate().find_map(|(i, v)| walk(v, format!("{at}[{i}]")));
+        }
+        None
+    }
+    map.iter().find_map(|(k, v)| walk(v, if at.is_empty() { k.to_string() } else { format!("{at}.{k}") }))
 }
 
 fn to_dynamic(value: &impl Serialize) -> Dynamic {
@@ -155,18 +176,23 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Options {
-            text: String,
+            #[serde(default)]
+            text: Option<String>,
             #[serde(default)]
             pair: Option<String>,
-            label: String,
+            #[serde(default)]
+            label: Option<String>,
             #[serde(default)]
             id: Option<String>,
             #[serde(default)]
             out: Option<PathBuf>,
         }
         let o: Options = from_map("predict", options)?;
-        let columns = crate::data::Columns { text: o.text, pair: o.pair, label: o.label, id: o.id };
-        let predictions = crate::predict::predict_file(model_dir.as_ref(), file.as_ref(), &columns).map_err(fail)?;
+        let choice = crate::predict::ColumnChoice { text: o.text, pair: o.pair, label: o.label, id: o.id };
+        let (predictions, notes) = crate::predict::predict_with(model_dir.as_ref(), file.as_ref(), &choice).map_err(fail)?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
         if let Some(out) = &o.out {
             predictions.write_tsv(out).map_err(fail)?;
         }
@@ -219,7 +245,8 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
         }
         let (rows, summaries) = ablation.run_and_report(&base, s.shard, s.control.quiet).map_err(fail)?;
         let value = summaries.iter().flatten().map(to_dynamic).collect();
-        rec.borrow_mut().ablations.push(AblationResult { out: ablation.out, rows, summaries });
+        let jobs = ablation.jobs().len();
+        rec.borrow_mut().ablations.push(AblationResult { out: ablation.out, jobs, rows, summaries });
         Ok(value)
     });
 }

@@ -74,6 +74,8 @@ impl ScriptSettings {
 #[derive(Debug, Clone)]
 pub struct AblationResult {
     pub out: PathBuf,
+    /// How many runs the whole ablation has (recipes × seeds).
+    pub jobs: usize,
     pub rows: Vec<Row>,
     pub summaries: Option<Vec<Summary>>,
 }
