@@ -158,7 +158,9 @@ impl Ablation {
     /// goes to `out/<recipe>-seed<seed>` (replacing what an earlier attempt left there). Jobs
     /// already in the shard's results file are skipped and their rows returned as they are: a
     /// stopped shard continues where it stopped (delete the file to start it over).
-    pub fn run(&self, base: &RunSpec, shard: Option<(usize, usize)>, quiet: bool) -> Result<Vec<Row>> {
+    /// `control` gives the progress bar (`quiet`) and the interrupt flag; each run's folder is the
+    /// ablation's own.
+    pub fn run(&self, base: &RunSpec, shard: Option<(usize, usize)>, control: &RunControl) -> Result<Vec<Row>> {
         let (i, n) = shard.unwrap_or((0, 1));
         if n == 0 || i >= n {
             return Err(Error::Invalid(format!("shard {i}/{n}: expected I/N with 0 <= I < N")));
@@ -186,7 +188,7 @@ impl Ablation {
             spec.recipe = recipe.clone();
             spec.training.seed = seed;
             spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
-            let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet, ..RunControl::default() };
+            let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet: control.quiet, interrupt: control.interrupt.clone(), ..RunControl::default() };
             let mut row = if spec.data.cv.is_some() { cv_row(&spec, &control, name, seed)? } else { self.run_row(&spec, &control, name, seed)? };
             row.job = Some(index);
             files::append_line(&results, &row)?;
@@ -197,6 +199,14 @@ impl Ablation {
 
     fn run_row(&self, spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result<Row> {
         let run = spec.run_with(control)?;
+        if !run.metrics.finished {
+            return Err(Error::Invalid(format!(
+                "{}: run {name} (seed {seed}) was interrupted at step {} of {}; run the ablation again to continue (finished runs are kept)",
+                self.out.display(),
+                run.metrics.steps,
+                run.metrics.total_steps
+            )));
+        }
         let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("run {name} (seed {seed}) was never evaluated")))?;
         Ok(Row {
             recipe: name.to_string(),
@@ -250,8 +260,8 @@ impl Ablation {
 
     /// Runs shard `(i, n)` (or everything), and when that covers every job, writes the report
     /// ([`report`]) and returns the summaries too.
-    pub fn run_and_report(&self, base: &RunSpec, shard: Option<(usize, usize)>, quiet: bool) -> Result<(Vec<Row>, Option<Vec<Summary>>)> {
-        let rows = self.run(base, shard, quiet)?;
+    pub fn run_and_report(&self, base: &RunSpec, shard: Option<(usize, usize)>, control: &RunControl) -> Result<(Vec<Row>, Option<Vec<Summary>>)> {
+        let rows = self.run(base, shard, control)?;
         let complete = shard.is_none_or(|(_, n)| n == 1);
         let summaries = if complete { Some(report(&self.out, &rows)?) } else { None };
         Ok((rows, summaries))

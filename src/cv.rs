@@ -128,6 +128,11 @@ pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) 
     claim(&dir, spec)?;
     let mut folds_run = Vec::new();
     for k in (0..cv.folds).filter(|k| k % n == i) {
+        if fold_file(&dir, k).is_file() && control.interrupt.is_some() {
+            // Run again after an interrupt (a notebook), the folds already done are kept.
+            folds_run.push(k);
+            continue;
+        }
         run_fold(spec, &dir, k, control)?;
         folds_run.push(k);
     }
@@ -176,6 +181,14 @@ fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Resul
     let out = dir.join(format!("fold-{k}"));
     let fold_control = RunControl { out: Some(out.clone()), force: true, stop_after: None, ..control.clone() };
     let run = fold_spec.run_with(&fold_control)?;
+    if !run.metrics.finished {
+        return Err(Error::Invalid(format!(
+            "{}: fold {k} was interrupted at step {} of {}; run the cross-validation again into the same folder to continue",
+            dir.display(),
+            run.metrics.steps,
+            run.metrics.total_steps
+        )));
+    }
     let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("{}: the fold was never evaluated", out.display())))?;
     let train = fold_spec.data.load_train()?;
     let folds = fold_spec.data.folds(&train)?;

@@ -31,6 +31,16 @@ pub struct RunControl {
     pub quiet: bool,
     /// Also write TensorBoard event files into the run folder (`tensorboard --logdir runs`).
     pub tensorboard: bool,
+    /// When this becomes true (a notebook's stop button, SIGINT), the run stops at the next step
+    /// boundary with a resumable checkpoint, as `stop_after` does; `resume` continues it.
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl RunControl {
+    /// Whether the interrupt flag is set.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 impl RunControl {
@@ -192,6 +202,7 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
         }
     }
     let mut trainer = Trainer::new(&mut model, &setup, &table, &spec.recipe)?;
+    trainer.interrupt = control.interrupt.clone();
     if let Some(state) = &state {
         dir.load_checkpoint(state, trainer.model, &mut trainer.optimizer, trainer.average.as_mut())?;
         trainer.state = TrainState {

@@ -136,6 +136,9 @@ pub struct Trainer<'m> {
     trivial_loss: f64,
     /// The next step's micro-batches, already on the device (see [`Trainer::step`]).
     prefetched: Option<Prefetched>,
+    /// Set from elsewhere (a notebook's stop button, SIGINT) to stop at the next step boundary
+    /// with a checkpoint, as `stop_at` does.
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The micro-batches of one optimizer step on the device: inputs, targets, samples and tokens.
@@ -153,7 +156,7 @@ impl<'m> Trainer<'m> {
         let average = setup.swa.as_ref().map(|s| WeightAverage::new(s.averaging, &params));
         let trivial_loss = trivial_loss(&setup.train, &setup.dev);
         let scaler = (setup.settings.precision == Precision::Fp16).then(LossScaler::default);
-        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trivial_loss, prefetched: None })
+        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trivial_loss, prefetched: None, interrupt: None })
     }
 
     /// Runs optimizer steps until `stop_at` (at most the run's length), reporting to `observers`.
@@ -164,15 +167,20 @@ impl<'m> Trainer<'m> {
             o.started(&setup.resolved, &self.state)?;
         }
         let mut epoch_plan: Option<(usize, Vec<Vec<usize>>)> = None;
+        let interrupted = |t: &Self| t.interrupt.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
         while self.state.step < stop_at && self.state.stopped_early.is_none() {
             let log = self.step(setup, &mut epoch_plan)?;
             for o in observers.iter_mut() {
                 o.step(&log)?;
             }
+            let interrupt = interrupted(self) && self.state.step < total;
             if setup.evaluation_due(self.state.step) {
                 self.evaluate_and_report(setup, observers)?;
-            } else if self.state.step == stop_at {
+            } else if self.state.step == stop_at || interrupt {
                 self.report_checkpoint(observers)?;
+            }
+            if interrupt {
+                break;
             }
         }
         if (self.state.step == total || self.state.stopped_early.is_some())

@@ -154,7 +154,7 @@ fn a_shard_run_again_skips_the_jobs_it_already_recorded() {
         steps: 2, seconds: 1.0, dir: root.path().join("a-seed1"), collapsed: false, job: Some(0),
     };
     tunelab::files::append_line(&root.path().join("results-0-of-2.jsonl"), &done).unwrap();
-    let rows = ablation.run(&base, Some((0, 2)), true).unwrap();
+    let rows = ablation.run(&base, Some((0, 2)), &tunelab::RunControl { quiet: true, ..Default::default() }).unwrap();
     assert_eq!(rows.iter().map(|r| (r.recipe.as_str(), r.seed)).collect::<Vec<_>>(), [("a", 1), ("b", 1)]);
     assert_eq!(rows[0], done, "the recorded row is kept as it was");
     assert!(!root.path().join("a-seed1").exists(), "the recorded job did not run again");

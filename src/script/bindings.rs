@@ -149,7 +149,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         Ok(())
     });
 
-    let (rec, s) = (record, settings);
+    let (rec, s) = (record.clone(), settings.clone());
     engine.register_fn("train", move |m: ModelRef, d: DataSpec, r: Recipe, t: TrainConfig| -> Fallible<RunRef> {
         let mut spec = spec(&m, &d, &r, &t);
         spec.training.apply(&s.hardware);
@@ -164,6 +164,33 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
             return Ok(RunRef::Cv(Box::new(outcome)));
         }
         let run = spec.run_with(&s.control).map_err(fail)?;
+        rec.borrow_mut().runs.push(run.clone());
+        Ok(RunRef::Run(Box::new(run)))
+    });
+
+    // `resume(run)`: continues a run stopped by an interrupt (or any stopped run folder); a
+    // cross-validation continues with the folds not yet done.
+    let (rec, s) = (record.clone(), settings.clone());
+    engine.register_fn("resume", move |r: RunRef| -> Fallible<RunRef> {
+        match r {
+            RunRef::Run(run) => {
+                let run = run::resume(&run.dir, &s.control).map_err(fail)?;
+                rec.borrow_mut().runs.push(run.clone());
+                Ok(RunRef::Run(Box::new(run)))
+            }
+            RunRef::Cv(cv) => {
+                let spec = RunSpec::from_file(&cv.dir.join(crate::run_dir::SPEC_FILE)).map_err(fail)?;
+                let control = run::RunControl { out: Some(cv.dir.clone()), ..s.control.clone() };
+                let outcome = crate::cv::run(&spec, &control, Some(cv.shard)).map_err(fail)?;
+                rec.borrow_mut().cvs.push(outcome.clone());
+                Ok(RunRef::Cv(Box::new(outcome)))
+            }
+            RunRef::Planned => Ok(RunRef::Planned),
+        }
+    });
+    let (rec, control) = (record.clone(), settings.control.clone());
+    engine.register_fn("resume", move |dir: &str| -> Fallible<RunRef> {
+        let run = run::resume(dir.as_ref(), &control).map_err(fail)?;
         rec.borrow_mut().runs.push(run.clone());
         Ok(RunRef::Run(Box::new(run)))
     });
@@ -243,7 +270,7 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
             rec.borrow_mut().plans.extend(plans);
             return Ok(Array::new());
         }
-        let (rows, summaries) = ablation.run_and_report(&base, s.shard, s.control.quiet).map_err(fail)?;
+        let (rows, summaries) = ablation.run_and_report(&base, s.shard, &s.control).map_err(fail)?;
         let value = summaries.iter().flatten().map(to_dynamic).collect();
         let jobs = ablation.jobs().len();
         rec.borrow_mut().ablations.push(AblationResult { out: ablation.out, jobs, rows, summaries });
