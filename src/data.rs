@@ -244,7 +244,8 @@ fn read_delimited(path: &Path, cols: &Columns, delimiter: u8, quoting: bool, lab
     let group = group.map(index).transpose()?;
     // The line of a record, from its byte offset (csv's own line count is off with CRLF).
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let line_of = |byte: u64| 1 + bytes[..(byte as usize + 1).min(bytes.len())].iter().filter(|&&b| b == b'\n').count();
+    let newlines: Vec<usize> = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect();
+    let line_of = |byte: u64| 1 + newlines.partition_point(|&p| p <= byte as usize);
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| Error::Data {

@@ -328,6 +328,15 @@ impl RunSpec {
         let test = self.data.load_test(&train)?;
         let spec = HeadSpec { task: train.task.clone(), pooling: self.pooling };
         let mut model = Model::load(&self.model, Some(spec), device)?;
+        self.check_max_length(&model)?;
+        model.set_max_length(self.training.max_length)?;
+        let (steps_per_epoch, total) = self.training.run_length(train.len());
+        let table = self.recipe.group_table(&model)?;
+        let resolved = self.recipe.resolve(&table, total, &train.task)?;
+        Ok(Prepared { model, train, dev, test, table, resolved, steps_per_epoch })
+    }
+
+    fn check_max_length(&self, model: &Model) -> Result<()> {
         let limit = model.encoder.max_positions();
         if self.training.max_length > limit {
             return Err(Error::Invalid(format!(
@@ -336,26 +345,62 @@ impl RunSpec {
                 self.model.display()
             )));
         }
-        model.set_max_length(self.training.max_length)?;
-        let (steps_per_epoch, total) = self.training.run_length(train.len());
-        let table = self.recipe.group_table(&model)?;
-        let resolved = self.recipe.resolve(&table, total, &train.task)?;
-        Ok(Prepared { model, train, dev, test, table, resolved, steps_per_epoch })
+        Ok(())
     }
 
     /// What the run would do, without training: the parameter groups and every group's LR at
-    /// every step.
+    /// every step. It makes every check [`RunSpec::prepare`] makes; the model it reads is kept
+    /// for the next plans of this thread (see [`planning_model`]), so that re-planning in a
+    /// notebook session does not load the same weights again.
     pub fn plan(&self) -> Result<Plan> {
-        let p = self.prepare(Device::Cpu)?;
-        Ok(Plan {
-            name: self.training.name.clone(),
-            lrs: p.resolved.lr_table(),
-            warnings: p.resolved.warnings,
-            table: p.table,
-            total_steps: p.resolved.total_steps,
-            train_examples: p.train.len(),
+        self.training.validate()?;
+        let (train, _dev) = self.data.load()?;
+        self.data.load_test(&train)?;
+        let head = HeadSpec { task: train.task.clone(), pooling: self.pooling };
+        planning_model(&self.model, head, |model| {
+            self.check_max_length(model)?;
+            let (_, total) = self.training.run_length(train.len());
+            let table = self.recipe.group_table(model)?;
+            let resolved = self.recipe.resolve(&table, total, &train.task)?;
+            Ok(Plan {
+                name: self.training.name.clone(),
+                lrs: resolved.lr_table(),
+                warnings: resolved.warnings,
+                table,
+                total_steps: resolved.total_steps,
+                train_examples: train.len(),
+            })
         })
     }
+}
+
+/// Calls `f` with the model of folder `dir` under `head`, on the CPU, for planning only (its
+/// weights are never trained). The last two models planned on this thread are kept, keyed by
+/// the folder, the modification times of its files and the head: an edited folder is read anew.
+pub fn planning_model<T>(dir: &Path, head: HeadSpec, f: impl FnOnce(&Model) -> Result<T>) -> Result<T> {
+    type Key = (PathBuf, Vec<Option<std::time::SystemTime>>, String);
+    thread_local! {
+        static MODELS: std::cell::RefCell<Vec<(Key, std::rc::Rc<Model>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let stamp = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified()).ok();
+    let key: Key = (
+        dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+        ["config.json", "model.safetensors", "tokenizer.json", "tunelab.json"].map(stamp).to_vec(),
+        format!("{head:?}"),
+    );
+    let cached = MODELS.with_borrow(|models| models.iter().find(|(k, _)| *k == key).map(|(_, m)| m.clone()));
+    let model = match cached {
+        Some(m) => m,
+        None => {
+            let m = std::rc::Rc::new(Model::load(dir, Some(head), Device::Cpu)?);
+            MODELS.with_borrow_mut(|models| {
+                models.insert(0, (key, m.clone()));
+                models.truncate(2);
+            });
+            m
+        }
+    };
+    f(&model)
 }
 
 /// What a run would do, computed before it trains.
