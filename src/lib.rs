@@ -40,7 +40,6 @@ pub mod optim;
 pub mod plot;
 pub mod precision;
 pub mod predict;
-#[cfg(feature = "cli")]
 pub mod progress;
 pub mod recipe;
 pub mod run;

@@ -39,6 +39,10 @@ enum Command {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Without a terminal (a log file, Slurm, nohup), a progress line is written to stderr every
+        /// 30 s; this sets the interval (and prints lines instead of the bar on a terminal too).
+        #[arg(long, value_name = "SECONDS")]
+        progress_every: Option<f64>,
         /// Also write TensorBoard event files into each run folder.
         #[arg(long)]
         tensorboard: bool,
@@ -132,6 +136,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Without a terminal (a log file, Slurm, nohup), a progress line is written to stderr every
+        /// 30 s; this sets the interval (and prints lines instead of the bar on a terminal too).
+        #[arg(long, value_name = "SECONDS")]
+        progress_every: Option<f64>,
         /// Also write TensorBoard event files into the run folder.
         #[arg(long)]
         tensorboard: bool,
@@ -181,6 +189,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Without a terminal (a log file, Slurm, nohup), a progress line is written to stderr every
+        /// 30 s; this sets the interval (and prints lines instead of the bar on a terminal too).
+        #[arg(long, value_name = "SECONDS")]
+        progress_every: Option<f64>,
         /// Also write TensorBoard event files into the run folder.
         #[arg(long)]
         tensorboard: bool,
@@ -224,10 +236,10 @@ impl HardwareArgs {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { model_dir, json } => inspect(&model_dir, json),
-        Command::Train { spec, out, force, stop_after, quiet, tensorboard, shard, hardware } => {
+        Command::Train { spec, out, force, stop_after, quiet, progress_every, tensorboard, shard, hardware } => {
             let mut spec = RunSpec::from_file(&spec)?;
             spec.training.apply(&hardware.get());
-            let control = RunControl { out, force, stop_after, ..control(quiet, tensorboard) };
+            let control = RunControl { out, force, stop_after, progress_every, ..control(quiet, tensorboard) };
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             if spec.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {
                 return report_cv(&tunelab::cv::run(&spec, &control, shard)?);
@@ -237,10 +249,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             report(&spec.run_with(&control)?)
         }
-        Command::Resume { run_dir, quiet, tensorboard } => report(&tunelab::run::resume(&run_dir, &control(quiet, tensorboard))?),
-        Command::Run { script, set, quiet, tensorboard, shard, hardware, max_operations } => {
+        Command::Resume { run_dir, quiet, progress_every, tensorboard } => {
+            report(&tunelab::run::resume(&run_dir, &RunControl { progress_every, ..control(quiet, tensorboard) })?)
+        }
+        Command::Run { script, set, quiet, progress_every, tensorboard, shard, hardware, max_operations } => {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
-            let settings = ScriptSettings { control: control(quiet, tensorboard), shard, max_operations, hardware: hardware.get(), ..ScriptSettings::default() };
+            let settings = ScriptSettings { control: RunControl { progress_every, ..control(quiet, tensorboard) }, shard, max_operations, hardware: hardware.get(), ..ScriptSettings::default() };
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref()),

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::recipe::Resolved;
 use crate::run_dir::{Best, CheckpointState, EvalRecord, Lock, RunDir, RunMetrics, StepLog, Weights, differences};
 use crate::spec::{Keep, Prepared, RunSpec};
 use crate::train::{Checkpoint, Observer, Setup, TrainState, Trainer};
@@ -31,6 +30,9 @@ pub struct RunControl {
     pub quiet: bool,
     /// Also write TensorBoard event files into the run folder (`tensorboard --logdir runs`).
     pub tensorboard: bool,
+    /// Plain progress lines to stderr every this many seconds instead of a bar (`None`: a bar
+    /// on a terminal, otherwise a line every 30 s).
+    pub progress_every: Option<f64>,
     /// When this becomes true (a notebook's stop button, SIGINT), the run stops at the next step
     /// boundary with a resumable checkpoint, as `stop_after` does; `resume` continues it.
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -217,7 +219,7 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     }
     let mut writer = FolderWriter { dir, spec, threads: tch::get_num_threads() as usize, total: setup.resolved.total_steps, keep: keep(spec) };
     let stop_at = control.stop_after.unwrap_or(usize::MAX);
-    let mut progress = progress_observer(control, &setup.resolved);
+    let mut progress = progress_observer(control, &setup);
     let mut events = if control.tensorboard { Some(crate::tensorboard::EventWriter::new(&dir.path)?) } else { None };
     let mut observers: Vec<&mut dyn Observer> = vec![&mut writer];
     if let Some(p) = progress.as_mut() {
@@ -331,14 +333,20 @@ impl Observer for FolderWriter<'_> {
     }
 }
 
-#[cfg(feature = "cli")]
-fn progress_observer(control: &RunControl, resolved: &Resolved) -> Option<Box<dyn Observer>> {
-    (!control.quiet).then(|| Box::new(crate::progress::ProgressBar::new(resolved)) as Box<dyn Observer>)
-}
-
-#[cfg(not(feature = "cli"))]
-fn progress_observer(_control: &RunControl, _resolved: &Resolved) -> Option<Box<dyn Observer>> {
-    None
+/// The progress a run shows: none when quiet; a bar on a terminal (the `cli` feature); otherwise
+/// a plain line to stderr every `control.progress_every` seconds (30 by default).
+fn progress_observer(control: &RunControl, setup: &Setup) -> Option<Box<dyn Observer>> {
+    use std::io::IsTerminal;
+    if control.quiet {
+        return None;
+    }
+    #[cfg(feature = "cli")]
+    if std::io::stderr().is_terminal() && control.progress_every.is_none() {
+        return Some(Box::new(crate::progress::ProgressBar::new(&setup.resolved)));
+    }
+    let every = std::time::Duration::from_secs_f64(control.progress_every.unwrap_or(30.0).max(0.0));
+    let per_step = setup.settings.batch_size * setup.settings.grad_accum;
+    Some(Box::new(crate::progress::ProgressLines::new(std::io::stderr(), every, &setup.resolved, per_step)))
 }
 
 /// Scores a saved model folder (one written by a run: `best/`, `swa/`) on the dev file of `data`.
