@@ -74,6 +74,10 @@ enum Command {
         /// Which planned run --lr-csv and --plot cover: its number (from 1) or its name.
         #[arg(long, value_name = "N|NAME")]
         run: Option<String>,
+        /// Estimate each planned run's time on this machine by timing a few optimizer steps
+        /// (3 unless given) and one evaluation.
+        #[arg(long, value_name = "STEPS", num_args = 0..=1, default_missing_value = "3")]
+        estimate: Option<usize>,
     },
     /// Print a complete run specification, every default spelled out: a template
     /// (--defaults), or a specification file completed with the defaults it leaves out.
@@ -257,7 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = ScriptSettings { control: RunControl { progress_every, ..control(quiet, tensorboard) }, shard, max_operations, hardware: hardware.get(), ..ScriptSettings::default() };
             run_script(&script, &parse_sets(&set)?, &settings)
         }
-        Command::Plan { script, set, lr_csv, plot, run } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref()),
+        Command::Plan { script, set, lr_csv, plot, run, estimate } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref(), estimate),
         Command::Merge { dir, .. } if dir.join("spec.json").is_file() => {
             let result = tunelab::cv::assemble(&dir)?;
             print!("{result}");
@@ -331,14 +335,18 @@ fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &Scri
 }
 
 /// `tunelab plan`: every planned run's groups and schedules; the chosen one's LR table and plot.
-fn plan_script(path: &std::path::Path, sets: &[(String, String)], lr_csv: Option<PathBuf>, plot: Option<PathBuf>, run: Option<&str>) -> anyhow::Result<()> {
-    let plans = Script::from_file(path)?.run(sets, &ScriptSettings::plan())?.plans;
+fn plan_script(path: &std::path::Path, sets: &[(String, String)], lr_csv: Option<PathBuf>, plot: Option<PathBuf>, run: Option<&str>, estimate: Option<usize>) -> anyhow::Result<()> {
+    let plans = Script::from_file(path)?.run(sets, &ScriptSettings { estimate, ..ScriptSettings::plan() })?.plans;
     if plans.is_empty() {
         anyhow::bail!("the script never calls train(..), plan(..) or ablate(..), so there is nothing to plan");
     }
     for (i, plan) in plans.iter().enumerate() {
         println!("== planned run {} of {}", i + 1, plans.len());
         print!("{plan}");
+    }
+    if estimate.is_some() && plans.len() > 1 {
+        let total: f64 = plans.iter().filter_map(|p| p.estimate.as_ref()).map(|e| e.total_seconds()).sum();
+        println!("== all planned runs: about {} on this machine", tunelab::progress::duration(total));
     }
     if lr_csv.is_some() || plot.is_some() {
         let chosen = choose_plan(&plans, run)?;

@@ -102,6 +102,39 @@ impl RunSpec {
     }
 }
 
+/// How long `spec` would take on this machine: `timed` optimizer steps timed after one warm-up
+/// step, and one evaluation of the dev set, extrapolated over the run's steps and evaluations.
+/// Nothing is written. A cross-validation is timed on its first fold and counts its folds as runs.
+pub fn estimate(spec: &RunSpec, timed: usize) -> Result<crate::spec::Estimate> {
+    let mut spec = spec.clone();
+    let runs = match spec.data.cv.as_mut() {
+        Some(cv) if cv.fold.is_none() => {
+            cv.fold = Some(0);
+            cv.folds
+        }
+        _ => 1,
+    };
+    apply_threads(&spec)?;
+    let Prepared { mut model, train, dev, table, resolved, steps_per_epoch, .. } = spec.prepare(device(&spec)?)?;
+    let tokenizer = model.tokenizer()?.clone();
+    let setup = Setup::new(train.encode(&tokenizer)?, dev.encode(&tokenizer)?, &spec.recipe, resolved, &spec.training, steps_per_epoch);
+    model.init_head(spec.training.seed);
+    let total = setup.resolved.total_steps;
+    let mut trainer = Trainer::new(&mut model, &setup, &table, &spec.recipe)?;
+    let warm = 1.min(total);
+    trainer.run(&setup, warm, &mut [])?;
+    let before = (trainer.state.step, trainer.state.throughput.train_seconds);
+    trainer.run(&setup, (warm + timed.max(1)).min(total), &mut [])?;
+    let stepped = trainer.state.step - before.0;
+    let step_seconds = if stepped > 0 { (trainer.state.throughput.train_seconds - before.1) / stepped as f64 } else { before.1 };
+    let started = Instant::now();
+    crate::precision::autocast(spec.training.precision, || crate::train::evaluate(trainer.model, &setup.dev, spec.training.eval_batch_size));
+    let eval_seconds = started.elapsed().as_secs_f64();
+    let swa_start = setup.resolved.swa_start.unwrap_or(usize::MAX);
+    let evaluations = (1..=total).filter(|&s| setup.evaluation_due(s)).map(|s| if s > swa_start { 2 } else { 1 }).sum();
+    Ok(crate::spec::Estimate { step_seconds, eval_seconds, steps: total, evaluations, runs })
+}
+
 /// Continues a stopped or killed run from its checkpoint (from its start if it wrote none).
 /// A finished run (its `metrics.json` says so, whatever checkpoints it kept) is left exactly as
 /// it is: nothing is written, not even the lock.

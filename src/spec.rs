@@ -369,6 +369,8 @@ impl RunSpec {
                 table,
                 total_steps: resolved.total_steps,
                 train_examples: train.len(),
+                estimate: None,
+                metric: resolved.select_by.name().to_string(),
             })
         })
     }
@@ -413,11 +415,61 @@ pub struct Plan {
     pub total_steps: usize,
     pub train_examples: usize,
     pub warnings: Vec<String>,
+    /// How long it would take, from a few timed steps (`tunelab plan --estimate`).
+    pub estimate: Option<Estimate>,
+    /// The metric that would select the best weights.
+    pub metric: String,
+}
+
+/// A run's time, estimated from a few timed optimizer steps and one timed evaluation on the
+/// machine at hand (model loading and saving aside).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub step_seconds: f64,
+    pub eval_seconds: f64,
+    pub steps: usize,
+    /// Evaluations over the run (those of the SWA weights included).
+    pub evaluations: usize,
+    /// Runs of this plan: folds × seeds (1 for one run).
+    pub runs: usize,
+}
+
+impl Estimate {
+    /// Seconds for one run.
+    pub fn run_seconds(&self) -> f64 {
+        self.step_seconds * self.steps as f64 + self.eval_seconds * self.evaluations as f64
+    }
+    /// Seconds for all the runs of the plan.
+    pub fn total_seconds(&self) -> f64 {
+        self.run_seconds() * self.runs as f64
+    }
+}
+
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::progress::duration;
+        write!(
+            f,
+            "estimated time: {} a run ({:.2} s per optimizer step × {}, {:.2} s per evaluation × {})",
+            duration(self.run_seconds()),
+            self.step_seconds,
+            self.steps,
+            self.eval_seconds,
+            self.evaluations
+        )?;
+        if self.runs > 1 {
+            write!(f, "; {} for its {} runs", duration(self.total_seconds()), self.runs)?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "run `{}`: {} training examples, {} optimizer steps", self.name, self.train_examples, self.total_steps)?;
+        if let Some(e) = &self.estimate {
+            writeln!(f, "{e}")?;
+        }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
         }

@@ -118,7 +118,8 @@ impl Setup {
         Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch }
     }
 
-    fn evaluation_due(&self, done: usize) -> bool {
+    /// Whether the loop evaluates after `done` optimizer steps.
+    pub fn evaluation_due(&self, done: usize) -> bool {
         let epoch_end = done.is_multiple_of(self.steps_per_epoch);
         self.evaluation.every.is_some_and(|n| done.is_multiple_of(n)) || (self.evaluation.epoch_end && epoch_end) || done == self.resolved.total_steps
     }

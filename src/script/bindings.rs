@@ -38,7 +38,24 @@ struct ModelRef {
 enum RunRef {
     Run(Box<Run>),
     Cv(Box<crate::cv::CvOutcome>),
-    Planned,
+    /// Under `tunelab plan`: what a script reads of it has the shape of a result, with NaN
+    /// scores, so that a script that prints its results also plans.
+    Planned(Box<Planned>),
+}
+
+#[derive(Debug, Clone)]
+struct Planned {
+    metric: String,
+    swa: bool,
+    cv: bool,
+}
+
+impl Planned {
+    fn scores(&self) -> Dynamic {
+        let mut m = Map::new();
+        m.insert(self.metric.as_str().into(), Dynamic::from_float(f64::NAN));
+        m.into()
+    }
 }
 
 impl RunRef {
@@ -154,9 +171,13 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         let mut spec = spec(&m, &d, &r, &t);
         spec.training.apply(&s.hardware);
         if s.plan_only {
-            let plan = spec.plan().map_err(fail)?;
+            let mut plan = spec.plan().map_err(fail)?;
+            if let Some(steps) = s.estimate {
+                plan.estimate = Some(run::estimate(&spec, steps).map_err(fail)?);
+            }
+            let planned = Planned { metric: plan.metric.clone(), swa: spec.recipe.swa.is_some(), cv: spec.data.cv.is_some() };
             rec.borrow_mut().plans.push(plan);
-            return Ok(RunRef::Planned);
+            return Ok(RunRef::Planned(Box::new(planned)));
         }
         if spec.data.cv.is_some() {
             let outcome = crate::cv::run(&spec, &s.control, s.shard).map_err(fail)?;
@@ -185,7 +206,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
                 rec.borrow_mut().cvs.push(outcome.clone());
                 Ok(RunRef::Cv(Box::new(outcome)))
             }
-            RunRef::Planned => Ok(RunRef::Planned),
+            planned @ RunRef::Planned(_) => Ok(planned),
         }
     });
     let (rec, control) = (record.clone(), settings.control.clone());
@@ -235,7 +256,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
             match r.try_cast::<RunRef>() {
                 Some(RunRef::Run(run)) => dirs.push(run.dir.clone()),
                 Some(RunRef::Cv(cv)) => dirs.extend(cv.folds_run.iter().map(|k| cv.dir.join(format!("fold-{k}")))),
-                Some(RunRef::Planned) => {} // planned, not trained
+                Some(RunRef::Planned(_)) => {} // planned, not trained
                 None => return Err(fail(Error::Invalid(format!("plot_runs: item {i} is not a run returned by train(..)")))),
             }
         }
@@ -266,7 +287,15 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
         let mut base = spec(&m, &d, &Recipe::default(), &t);
         base.training.apply(&s.hardware);
         if s.plan_only {
-            let plans = ablation.plans(&base).map_err(fail)?;
+            let mut plans = ablation.plans(&base).map_err(fail)?;
+            if let Some(steps) = s.estimate {
+                for (plan, (_, recipe)) in plans.iter_mut().zip(&ablation.recipes) {
+                    let spec = RunSpec { recipe: recipe.clone(), ..base.clone() };
+                    let mut e = run::estimate(&spec, steps).map_err(fail)?;
+                    e.runs *= ablation.seeds.len();
+                    plan.estimate = Some(e);
+                }
+            }
             rec.borrow_mut().plans.extend(plans);
             return Ok(Array::new());
         }
@@ -283,26 +312,47 @@ fn register_run_fields(engine: &mut Engine) {
     engine.register_get("dir", |r: &mut RunRef| match r {
         RunRef::Run(run) => run.dir.display().to_string(),
         RunRef::Cv(cv) => cv.dir.display().to_string(),
-        RunRef::Planned => String::new(),
+        RunRef::Planned(_) => String::new(),
     });
-    engine.register_get("planned", |r: &mut RunRef| matches!(r, RunRef::Planned));
+    engine.register_get("planned", |r: &mut RunRef| matches!(r, RunRef::Planned(_)));
     engine.register_get("steps", |r: &mut RunRef| r.run().map_or(0, |run| run.metrics.steps as i64));
     engine.register_get("finished", |r: &mut RunRef| match r {
         RunRef::Run(run) => run.metrics.finished,
         RunRef::Cv(cv) => cv.result.is_some(),
-        RunRef::Planned => false,
+        RunRef::Planned(_) => false,
     });
     // A cross-validation's `best` is its out-of-fold score.
     engine.register_get("best", |r: &mut RunRef| match r {
         RunRef::Run(run) => run.metrics.best.as_ref().map(to_dynamic).unwrap_or(Dynamic::UNIT),
         RunRef::Cv(cv) => cv.result.as_ref().map(|c| to_dynamic(&serde_json::json!({ "metric": c.metric, "value": c.oof_score }))).unwrap_or(Dynamic::UNIT),
-        RunRef::Planned => Dynamic::UNIT,
+        RunRef::Planned(p) => {
+            let mut m = Map::new();
+            m.insert("metric".into(), p.metric.clone().into());
+            m.insert("value".into(), Dynamic::from_float(f64::NAN));
+            m.insert("step".into(), Dynamic::from_int(0));
+            m.into()
+        }
     });
     engine.register_get("cv", |r: &mut RunRef| match r {
         RunRef::Cv(cv) => cv.result.as_ref().map(to_dynamic).unwrap_or(Dynamic::UNIT),
+        RunRef::Planned(p) if p.cv => {
+            let mut m = Map::new();
+            m.insert("metric".into(), p.metric.clone().into());
+            for key in ["oof_score", "mean", "std"] {
+                m.insert(key.into(), Dynamic::from_float(f64::NAN));
+            }
+            m.insert("fold_scores".into(), Dynamic::from_array(Array::new()));
+            m.into()
+        }
         _ => Dynamic::UNIT,
     });
-    engine.register_get("swa", |r: &mut RunRef| r.run().and_then(|run| run.metrics.swa.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
-    engine.register_get("last", |r: &mut RunRef| r.run().and_then(|run| run.metrics.last.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT));
+    engine.register_get("swa", |r: &mut RunRef| match r {
+        RunRef::Planned(p) if p.swa => p.scores(),
+        _ => r.run().and_then(|run| run.metrics.swa.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT),
+    });
+    engine.register_get("last", |r: &mut RunRef| match r {
+        RunRef::Planned(p) => p.scores(),
+        _ => r.run().and_then(|run| run.metrics.last.as_ref()).map(to_dynamic).unwrap_or(Dynamic::UNIT),
+    });
     engine.register_get("samples_per_second", |r: &mut RunRef| r.run().map_or(0.0, |run| run.metrics.train_samples_per_second));
 }

@@ -54,11 +54,13 @@ pub struct ScriptSettings {
     pub max_operations: u64,
     /// A device and precision for every run of the script (`--device`, `--precision`).
     pub hardware: crate::precision::Hardware,
+    /// Planning: time this many optimizer steps of each planned run to estimate its time.
+    pub estimate: Option<usize>,
 }
 
 impl Default for ScriptSettings {
     fn default() -> Self {
-        ScriptSettings { plan_only: false, control: RunControl::default(), shard: None, max_operations: 10_000_000, hardware: Default::default() }
+        ScriptSettings { plan_only: false, control: RunControl::default(), shard: None, max_operations: 10_000_000, hardware: Default::default(), estimate: None }
     }
 }
 
