@@ -2,7 +2,7 @@
 # Both run `make setup` first, which installs libtorch, the model and the data once.
 CARGO ?= cargo
 
-.PHONY: setup setup-cuda setup-mpnet demo test test-mpnet reference reference-venv reference-mpnet bench bench-mpnet notebook seed-table slurm-demo
+.PHONY: setup setup-cuda setup-mpnet demo test test-kernel kernel-install test-mpnet reference reference-venv reference-mpnet bench bench-mpnet notebook seed-table slurm-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -27,7 +27,20 @@ demo: setup
 # JupyterLab the first time: about 12 minutes on 2 cores).
 test: setup
 	$(CARGO) test --release
+	$(CARGO) test --release --features kernel --test kernel
 	bash scripts/notebooks.sh --execute
+
+# The rhai kernel's tests alone: `tunelab kernel` driven over its sockets by jupyter_client.
+test-kernel: setup
+	$(CARGO) test --release --features kernel --test kernel
+
+# The rhai kernel, "tunelab (rhai)", registered in .venv (sys-prefix) as `tunelab-rhai`: a
+# binary built with the `kernel` feature and copied to .venv/bin (a later plain `cargo build`
+# replaces target/release/tunelab with one without the kernel), then its kernelspec.
+kernel-install: setup
+	$(CARGO) build --release --features kernel
+	install -m 755 target/release/tunelab .venv/bin/tunelab
+	.venv/bin/tunelab kernel --install --prefix .venv --name tunelab-rhai
 
 # MPNet on the real all-mpnet-base-v2 against transformers (the test `make test` leaves out,
 # as it needs the 420 MB model), then the MPNet recipe briefly.

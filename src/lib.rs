@@ -26,6 +26,7 @@
 //! - [`ablation`]: recipes × seeds (each a run or a cross-validation), sharded, merged, summarised;
 //! - [`tensorboard`]: TensorBoard event files, written by an observer of the loop;
 //! - [`script`]: the rhai binding behind `tunelab run` and `tunelab plan`.
+//! - `kernel` (the `kernel` feature): a Jupyter kernel whose cells are rhai, over a script session.
 //!
 //! In a notebook, `use tunelab::prelude::*;` brings what a cell needs.
 pub mod ablation;
@@ -34,6 +35,8 @@ pub mod data;
 pub mod error;
 pub mod files;
 pub mod groups;
+#[cfg(feature = "kernel")]
+pub mod kernel;
 pub mod metrics;
 pub mod model;
 pub mod optim;

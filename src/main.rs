@@ -201,6 +201,31 @@ enum Command {
         #[arg(long)]
         tensorboard: bool,
     },
+    /// A Jupyter kernel whose cells are rhai (Jupyter starts it with --connection-file), or,
+    /// with --install, its kernelspec ("tunelab (rhai)") written where Jupyter finds it.
+    ///
+    /// Example: tunelab kernel --install --sys-prefix
+    #[cfg(feature = "kernel")]
+    Kernel {
+        /// The connection file Jupyter wrote (ports and key).
+        #[arg(long, value_name = "FILE", required_unless_present = "install", conflicts_with = "install")]
+        connection_file: Option<PathBuf>,
+        /// Write the kernelspec instead of running (into the user's Jupyter folder by default).
+        #[arg(long)]
+        install: bool,
+        /// Install for this user: ~/.local/share/jupyter/kernels (or $JUPYTER_DATA_DIR/kernels).
+        #[arg(long, requires = "install", conflicts_with_all = ["sys_prefix", "prefix"])]
+        user: bool,
+        /// Install into the active Python environment ($VIRTUAL_ENV or $CONDA_PREFIX).
+        #[arg(long, requires = "install", conflicts_with = "prefix")]
+        sys_prefix: bool,
+        /// Install into PREFIX/share/jupyter/kernels (e.g. --prefix .venv).
+        #[arg(long, value_name = "PREFIX", requires = "install")]
+        prefix: Option<PathBuf>,
+        /// The kernelspec's name.
+        #[arg(long, default_value = "tunelab-rhai")]
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -307,6 +332,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
+        #[cfg(feature = "kernel")]
+        Command::Kernel { connection_file, install, user: _, sys_prefix, prefix, name } => match connection_file {
+            Some(file) if !install => Ok(tunelab::kernel::run(&file)?),
+            _ => {
+                use tunelab::kernel::Destination;
+                let destination = match (prefix, sys_prefix) {
+                    (Some(prefix), _) => Destination::Prefix(prefix),
+                    (None, true) => Destination::SysPrefix,
+                    (None, false) => Destination::User,
+                };
+                let dir = tunelab::kernel::install(&destination, &name)?;
+                println!("kernelspec `{name}` (tunelab (rhai)) installed in {}", dir.display());
+                Ok(())
+            }
+        },
     }
 }
 

@@ -205,6 +205,24 @@ impl Chart {
         out
     }
 
+    /// The chart as PNG bytes, drawn in memory (what a notebook shows inline).
+    pub fn png(&self) -> Result<Vec<u8>> {
+        register_font();
+        let (w, h) = self.size;
+        let mut rgb = vec![0u8; w as usize * h as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, self.size).into_drawing_area();
+            self.draw(&root).and_then(|_| root.present().map_err(|e| e.to_string())).map_err(|e| Error::Invalid(format!("plot failed: {e}")))?;
+        }
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let encoded = encoder.write_header().and_then(|mut writer| writer.write_image_data(&rgb).and_then(|_| writer.finish()));
+        encoded.map_err(|e| Error::Invalid(format!("PNG encoding failed: {e}")))?;
+        Ok(out)
+    }
+
     /// Writes the chart to an `.svg` or `.png` file, through a temporary file and a rename.
     pub fn save(&self, path: &Path) -> Result<()> {
         register_font();

@@ -28,6 +28,7 @@
 //! # Ok::<(), tunelab::Error>(())
 //! ```
 mod bindings;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

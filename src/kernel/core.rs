@@ -1,0 +1,381 @@
+//! The request loops: one task per socket on a small tokio runtime, and the rhai session on a
+//! thread of its own (rhai's engine and scope are not `Send`), reached through a channel.
+//!
+//! Shell requests are handled in order, one at a time; an `execute_request` waits for its cell
+//! while the control loop stays free to answer `interrupt_request` and `shutdown_request`.
+//! Every request is wrapped in `status: busy` / `status: idle` on iopub.
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use zeromq::{PubSocket, RepSocket, RouterSocket, SocketRecv, SocketSend};
+
+use super::connection::{ConnectionInfo, Signer, bind};
+use super::display::{self, Bundle};
+use super::help;
+use super::message::{Message, PROTOCOL_VERSION};
+use crate::error::{Error, Result};
+use crate::run::RunControl;
+use crate::script::ScriptSettings;
+use crate::script::session::{Completeness, INTERRUPTED, Session, completeness};
+
+/// Work for the session's thread.
+enum Job {
+    Execute { code: String, silent: bool, store_history: bool, events: mpsc::UnboundedSender<Event> },
+    Complete { code: String, cursor: usize, reply: oneshot::Sender<Value> },
+    Inspect { code: String, cursor: usize, reply: oneshot::Sender<Value> },
+}
+
+/// What a running cell reports, in order, ending with `Done`.
+enum Event {
+    Started(usize),
+    Stdout(String),
+    Display(Bundle),
+    Result(usize, Bundle),
+    Error { ename: String, evalue: String },
+    Done(Value),
+}
+
+/// Runs the kernel until a `shutdown_request`.
+pub fn run(info: ConnectionInfo) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("kernel: cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(serve(info));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
+}
+
+/// Sends on iopub: the one socket every task publishes on.
+#[derive(Clone)]
+struct Publisher {
+    socket: Arc<Mutex<PubSocket>>,
+    signer: Signer,
+    session: String,
+}
+
+impl Publisher {
+    async fn send(&self, parent: &Message, msg_type: &str, content: Value) {
+        let message = parent.child(&self.session, msg_type, content).on_topic(&self.session);
+        if let Some(frames) = message.to_frames(&self.signer)
+            && let Err(e) = self.socket.lock().await.send(frames).await
+        {
+            eprintln!("tunelab kernel: iopub: {e}");
+        }
+    }
+
+    async fn status(&self, parent: &Message, state: &str) {
+        self.send(parent, "status", json!({ "execution_state": state })).await;
+    }
+}
+
+/// What the shell and control loops share.
+#[derive(Clone)]
+struct Kernel {
+    iopub: Publisher,
+    signer: Signer,
+    session: String,
+    interrupt: Arc<AtomicBool>,
+    shutdown: mpsc::Sender<()>,
+}
+
+async fn serve(info: ConnectionInfo) -> Result<()> {
+    let signer = Signer::new(&info.key);
+    let session = uuid::Uuid::new_v4().to_string();
+    let heartbeat: RepSocket = bind(&info, info.hb_port).await?;
+    let shell: RouterSocket = bind(&info, info.shell_port).await?;
+    let control: RouterSocket = bind(&info, info.control_port).await?;
+    // Bound so that clients can connect; the kernel does not ask for input (no `input_request`).
+    let _stdin: RouterSocket = bind(&info, info.stdin_port).await?;
+    let iopub: PubSocket = bind(&info, info.iopub_port).await?;
+    let iopub = Publisher { socket: Arc::new(Mutex::new(iopub)), signer: signer.clone(), session: session.clone() };
+
+    let (jobs, interrupt) = start_session().await?;
+    let (shutdown, mut shutdown_requested) = mpsc::channel(1);
+    let kernel = Kernel { iopub, signer, session, interrupt: interrupt.clone(), shutdown };
+
+    tokio::spawn(echo(heartbeat));
+    tokio::spawn(async move {
+        // SIGINT (a frontend's interrupt when it signals instead of messaging) stops the cell, not the kernel.
+        while tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.store(true, Ordering::SeqCst);
+        }
+    });
+    tokio::spawn(control_loop(control, kernel.clone()));
+    tokio::spawn(shell_loop(shell, kernel, jobs));
+    shutdown_requested.recv().await;
+    Ok(())
+}
+
+/// The heartbeat: every message comes back as it is.
+async fn echo(mut socket: RepSocket) {
+    while let Ok(message) = socket.recv().await {
+        if socket.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Starts the session's thread; returns its job queue and its interrupt flag.
+async fn start_session() -> Result<(std::sync::mpsc::Sender<Job>, Arc<AtomicBool>)> {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let (flag_tx, flag_rx) = oneshot::channel();
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    std::thread::Builder::new()
+        .name("tunelab-session".into())
+        .spawn(move || {
+            let sink: std::rc::Rc<std::cell::RefCell<Option<mpsc::UnboundedSender<Event>>>> = Default::default();
+            let printer = sink.clone();
+            let print = move |line: &str| {
+                if let Some(events) = printer.borrow().as_ref() {
+                    let _ = events.send(Event::Stdout(format!("{line}\n")));
+                }
+            };
+            let mut session = Session::new(settings(), dir, print);
+            let _ = flag_tx.send(session.interrupt_flag());
+            while let Ok(job) = queue.recv() {
+                match job {
+                    Job::Execute { code, silent, store_history, events } => {
+                        *sink.borrow_mut() = Some(events.clone());
+                        execute(&mut session, &code, silent, store_history, &events);
+                        *sink.borrow_mut() = None;
+                    }
+                    Job::Complete { code, cursor, reply } => {
+                        let _ = reply.send(help::complete(&session, &code, cursor));
+                    }
+                    Job::Inspect { code, cursor, reply } => {
+                        let _ = reply.send(help::inspect(&session, &code, cursor));
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::Invalid(format!("kernel: cannot start the session's thread: {e}")))?;
+    let interrupt = flag_rx.await.map_err(|_| Error::Invalid("kernel: the session did not start".into()))?;
+    Ok((jobs, interrupt))
+}
+
+/// The session's settings: runs under `$TUNELAB_RUNS` (or `runs/`), no progress bar on the
+/// kernel's stderr, and no operation limit: as in IPython, a cell runs until it ends or the
+/// stop button interrupts it.
+fn settings() -> ScriptSettings {
+    let control = RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet: true, ..RunControl::default() };
+    ScriptSettings { control, max_operations: 0, ..ScriptSettings::default() }
+}
+
+/// Runs one cell on the session's thread and reports it as events.
+fn execute(session: &mut Session, code: &str, silent: bool, store_history: bool, events: &mpsc::UnboundedSender<Event>) {
+    let store_history = store_history && !silent;
+    let send = |e: Event| {
+        let _ = events.send(e);
+    };
+    send(Event::Started(if store_history { session.next_execution_count() } else { session.execution_count() }));
+    let cell = match std::panic::catch_unwind(AssertUnwindSafe(|| session.execute(code, store_history))) {
+        Ok(cell) => cell,
+        Err(panic) => {
+            let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            let evalue = format!("an internal error stopped the cell (a bug in tunelab: please report it): {what}");
+            send(Event::Error { ename: "InternalError".into(), evalue: evalue.clone() });
+            send(Event::Done(error_reply(session.execution_count(), "InternalError", &evalue)));
+            return;
+        }
+    };
+    for bundle in display::recorded(&cell.recorded) {
+        send(Event::Display(bundle));
+    }
+    match cell.value {
+        Ok(value) => {
+            if !silent && let Some(bundle) = display::value(&value, &session.type_name(&value)) {
+                send(Event::Result(cell.execution_count, bundle));
+            }
+            send(Event::Done(json!({
+                "status": "ok",
+                "execution_count": cell.execution_count,
+                "payload": [],
+                "user_expressions": {},
+            })));
+        }
+        Err(error) => {
+            let (ename, evalue) = describe_error(&error);
+            send(Event::Error { ename: ename.clone(), evalue: evalue.clone() });
+            send(Event::Done(error_reply(cell.execution_count, &ename, &evalue)));
+        }
+    }
+}
+
+/// An error's name and its one line: `line L, column C: what` for a script error.
+fn describe_error(error: &Error) -> (String, String) {
+    match error {
+        Error::Script { line, column, what, .. } => {
+            let ename = if what == INTERRUPTED { "Interrupted" } else { "ScriptError" };
+            let at = match (line, column) {
+                (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+                (Some(l), None) => format!("line {l}: "),
+                _ => String::new(),
+            };
+            (ename.into(), format!("{at}{what}"))
+        }
+        other => ("Error".into(), other.to_string()),
+    }
+}
+
+fn error_reply(execution_count: usize, ename: &str, evalue: &str) -> Value {
+    json!({
+        "status": "error",
+        "execution_count": execution_count,
+        "ename": ename,
+        "evalue": evalue,
+        "traceback": [evalue],
+    })
+}
+
+fn kernel_info() -> Value {
+    json!({
+        "status": "ok",
+        "protocol_version": PROTOCOL_VERSION,
+        "implementation": "tunelab",
+        "implementation_version": env!("CARGO_PKG_VERSION"),
+        "language_info": {
+            "name": "rhai",
+            "version": "1",
+            "mimetype": "text/x-rhai",
+            "file_extension": ".rhai",
+            // rhai reads like Rust: its lexers highlight rhai best among the common ones.
+            "codemirror_mode": "rust",
+            "pygments_lexer": "rust",
+        },
+        "banner": format!("tunelab {} — rhai cells over tunelab's script functions", env!("CARGO_PKG_VERSION")),
+        "help_links": [],
+        "debugger": false,
+    })
+}
+
+impl Kernel {
+    async fn reply(&self, socket: &mut RouterSocket, request: &Message, content: Value) {
+        if let Some(frames) = request.reply(&self.session, content).to_frames(&self.signer)
+            && let Err(e) = socket.send(frames).await
+        {
+            eprintln!("tunelab kernel: reply to {}: {e}", request.msg_type());
+        }
+    }
+
+    /// A received message, or `None` (said on stderr) for one that is malformed or badly signed.
+    fn parse(&self, frames: zeromq::ZmqMessage) -> Option<Message> {
+        match Message::from_frames(frames, &self.signer) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("tunelab kernel: ignored: {e}");
+                None
+            }
+        }
+    }
+
+    async fn shut_down(&self, socket: &mut RouterSocket, request: &Message) {
+        let restart = request.content["restart"].as_bool().unwrap_or(false);
+        let content = json!({ "status": "ok", "restart": restart });
+        self.reply(socket, request, content.clone()).await;
+        self.iopub.send(request, "shutdown_reply", content).await;
+        self.iopub.status(request, "idle").await;
+        // A running cell is stopped where it can be (a training at a step boundary).
+        self.interrupt.store(true, Ordering::SeqCst);
+        let _ = self.shutdown.send(()).await;
+    }
+}
+
+async fn control_loop(mut socket: RouterSocket, kernel: Kernel) {
+    while let Ok(frames) = socket.recv().await {
+        let Some(request) = kernel.parse(frames) else { continue };
+        kernel.iopub.status(&request, "busy").await;
+        match request.msg_type() {
+            "interrupt_request" => {
+                kernel.interrupt.store(true, Ordering::SeqCst);
+                kernel.reply(&mut socket, &request, json!({ "status": "ok" })).await;
+            }
+            "shutdown_request" => return kernel.shut_down(&mut socket, &request).await,
+            "kernel_info_request" => kernel.reply(&mut socket, &request, kernel_info()).await,
+            other => eprintln!("tunelab kernel: control: `{other}` is not supported"),
+        }
+        kernel.iopub.status(&request, "idle").await;
+    }
+}
+
+async fn shell_loop(mut socket: RouterSocket, kernel: Kernel, jobs: std::sync::mpsc::Sender<Job>) {
+    while let Ok(frames) = socket.recv().await {
+        let Some(request) = kernel.parse(frames) else { continue };
+        kernel.iopub.status(&request, "busy").await;
+        let content = &request.content;
+        let code = content["code"].as_str().unwrap_or_default().to_string();
+        let cursor = content["cursor_pos"].as_u64().unwrap_or(code.chars().count() as u64) as usize;
+        let reply = match request.msg_type() {
+            "kernel_info_request" => Some(kernel_info()),
+            "execute_request" => {
+                let silent = content["silent"].as_bool().unwrap_or(false);
+                let store_history = content["store_history"].as_bool().unwrap_or(!silent);
+                Some(execute_request(&kernel, &request, &jobs, code, silent, store_history).await)
+            }
+            "complete_request" => Some(ask(&jobs, |reply| Job::Complete { code, cursor, reply }).await),
+            "inspect_request" => Some(ask(&jobs, |reply| Job::Inspect { code, cursor, reply }).await),
+            "is_complete_request" => Some(match completeness(&code) {
+                Completeness::Complete => json!({ "status": "complete" }),
+                Completeness::Incomplete { depth } => json!({ "status": "incomplete", "indent": "    ".repeat(depth) }),
+                Completeness::Invalid(_) => json!({ "status": "invalid" }),
+            }),
+            "comm_info_request" => Some(json!({ "status": "ok", "comms": {} })),
+            "history_request" => Some(json!({ "status": "ok", "history": [] })),
+            "shutdown_request" => return kernel.shut_down(&mut socket, &request).await,
+            other => {
+                eprintln!("tunelab kernel: shell: `{other}` is not supported");
+                None
+            }
+        };
+        if let Some(reply) = reply {
+            kernel.reply(&mut socket, &request, reply).await;
+        }
+        kernel.iopub.status(&request, "idle").await;
+    }
+}
+
+/// Asks the session's thread for a reply (completion, inspection).
+async fn ask(jobs: &std::sync::mpsc::Sender<Job>, job: impl FnOnce(oneshot::Sender<Value>) -> Job) -> Value {
+    let (reply, answer) = oneshot::channel();
+    if jobs.send(job(reply)).is_err() {
+        return json!({ "status": "error", "ename": "SessionEnded", "evalue": "the session's thread has ended", "traceback": [] });
+    }
+    answer.await.unwrap_or_else(|_| json!({ "status": "error", "ename": "SessionEnded", "evalue": "the session's thread has ended", "traceback": [] }))
+}
+
+/// Runs a cell, publishing what it reports as it comes; returns the `execute_reply`.
+async fn execute_request(
+    kernel: &Kernel,
+    request: &Message,
+    jobs: &std::sync::mpsc::Sender<Job>,
+    code: String,
+    silent: bool,
+    store_history: bool,
+) -> Value {
+    let (events, mut reports) = mpsc::unbounded_channel();
+    let source = code.clone();
+    if jobs.send(Job::Execute { code, silent, store_history, events }).is_err() {
+        return error_reply(0, "SessionEnded", "the session's thread has ended; restart the kernel");
+    }
+    let iopub = &kernel.iopub;
+    while let Some(event) = reports.recv().await {
+        match event {
+            Event::Started(count) if !silent => iopub.send(request, "execute_input", json!({ "code": source, "execution_count": count })).await,
+            Event::Started(_) => {}
+            Event::Stdout(text) if !silent => iopub.send(request, "stream", json!({ "name": "stdout", "text": text })).await,
+            Event::Stdout(_) => {}
+            Event::Display(data) => iopub.send(request, "display_data", json!({ "data": data, "metadata": {}, "transient": {} })).await,
+            Event::Result(count, data) => iopub.send(request, "execute_result", json!({ "execution_count": count, "data": data, "metadata": {} })).await,
+            Event::Error { ename, evalue } => {
+                iopub.send(request, "error", json!({ "ename": ename, "evalue": evalue, "traceback": [evalue] })).await;
+            }
+            Event::Done(reply) => return reply,
+        }
+    }
+    error_reply(0, "SessionEnded", "the session's thread has ended; restart the kernel")
+}

@@ -1,0 +1,286 @@
+//! `tunelab kernel` driven over its real sockets by Jupyter's own client library
+//! (`jupyter_client`, which `make setup` installs into .venv): scripts/kernel_client.py sends
+//! the requests and returns the replies and the iopub messages; these tests check them.
+#![cfg(feature = "kernel")]
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A kernel process on free local ports, killed if a test ends without shutting it down.
+struct Kernel {
+    child: Child,
+    connection: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `tunelab kernel` in the repository (so that the fixtures' relative paths resolve).
+fn start() -> Kernel {
+    let dir = tempfile::tempdir().unwrap();
+    let connection = dir.path().join("kernel-test.json");
+    let info = json!({
+        "transport": "tcp",
+        "ip": "127.0.0.1",
+        "shell_port": free_port(),
+        "iopub_port": free_port(),
+        "stdin_port": free_port(),
+        "control_port": free_port(),
+        "hb_port": free_port(),
+        "key": "a-test-key",
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "tunelab-rhai",
+    });
+    std::fs::write(&connection, info.to_string()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["kernel", "--connection-file"])
+        .arg(&connection)
+        .current_dir(common::root())
+        .env("TUNELAB_RUNS", dir.path().join("runs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Kernel { child, connection, _dir: dir }
+}
+
+/// .venv's Python with jupyter_client: missing is a failure, not a skip.
+fn python() -> PathBuf {
+    let python = common::root().join(".venv/bin/python");
+    let ok = Command::new(&python).args(["-c", "import jupyter_client"]).status().is_ok_and(|s| s.success());
+    assert!(ok, "{} cannot import jupyter_client: run `make setup` first", python.display());
+    python
+}
+
+/// Sends the requests; returns one result per request (see scripts/kernel_client.py).
+fn drive(kernel: &Kernel, ops: Value) -> Vec<Value> {
+    let mut client = Command::new(python())
+        .arg(common::root().join("scripts/kernel_client.py"))
+        .arg(&kernel.connection)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client.stdin.take().unwrap().write_all(ops.to_string().as_bytes()).unwrap();
+    let out = client.wait_with_output().unwrap();
+    assert!(out.status.success(), "kernel_client.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+/// The iopub messages of a result with that type.
+fn iopub<'a>(result: &'a Value, msg_type: &str) -> Vec<&'a Value> {
+    result["iopub"].as_array().unwrap().iter().filter(|m| m["msg_type"] == msg_type).map(|m| &m["content"]).collect()
+}
+
+fn wait_exit(kernel: &mut Kernel, within: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = kernel.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < within, "the kernel did not exit within {within:?} of the shutdown");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn execute(code: &str) -> Value {
+    json!({ "op": "execute", "code": code })
+}
+
+#[test]
+fn cells_share_a_scope_print_fail_with_a_position_and_shutdown_exits_0() {
+    let mut kernel = start();
+    let results = drive(
+        &kernel,
+        json!([
+            { "op": "kernel_info" },
+            execute("1 + 1"),
+            execute("let x = 3;"),
+            execute("x * 2"),
+            execute("fn f(a) { a + 1 }"),
+            execute("f(1)"),
+            execute("print(\"hi\");"),
+            execute("let y = 1;\nlet z = nope(y);"),
+            execute("x + 1"),
+            { "op": "bad_signature" },
+            execute("\"still here\""),
+            { "op": "comm_info" },
+            { "op": "history" },
+            { "op": "shutdown" },
+        ]),
+    );
+    let info = &results[0];
+    assert_eq!(info["msg_type"], "kernel_info_reply");
+    assert_eq!(info["reply"]["implementation"], "tunelab");
+    assert_eq!(info["reply"]["protocol_version"], "5.3");
+    let language = &info["reply"]["language_info"];
+    assert_eq!((language["name"].as_str(), language["file_extension"].as_str(), language["mimetype"].as_str()), (Some("rhai"), Some(".rhai"), Some("text/x-rhai")));
+
+    let two = &results[1];
+    assert_eq!((two["reply"]["status"].as_str(), two["reply"]["execution_count"].as_i64()), (Some("ok"), Some(1)));
+    let statuses: Vec<&str> = iopub(two, "status").iter().filter_map(|c| c["execution_state"].as_str()).collect();
+    assert_eq!(statuses, ["busy", "idle"]);
+    assert_eq!(iopub(two, "execute_input")[0]["code"], "1 + 1");
+    let result = iopub(two, "execute_result");
+    assert_eq!((result[0]["data"]["text/plain"].as_str(), result[0]["execution_count"].as_i64()), (Some("2"), Some(1)));
+
+    assert!(iopub(&results[2], "execute_result").is_empty(), "a `let` shows nothing");
+    assert_eq!(iopub(&results[3], "execute_result")[0]["data"]["text/plain"], "6");
+    assert_eq!(iopub(&results[5], "execute_result")[0]["data"]["text/plain"], "2");
+    assert_eq!(results[5]["reply"]["execution_count"], 5);
+    let stream = iopub(&results[6], "stream");
+    assert_eq!((stream[0]["name"].as_str(), stream[0]["text"].as_str()), (Some("stdout"), Some("hi\n")));
+
+    let failed = &results[7];
+    assert_eq!((failed["reply"]["status"].as_str(), failed["reply"]["ename"].as_str()), (Some("error"), Some("ScriptError")));
+    let evalue = failed["reply"]["evalue"].as_str().unwrap();
+    assert!(evalue.starts_with("line 2, column 9: ") && evalue.contains("nope"), "{evalue}");
+    let error = iopub(failed, "error");
+    assert_eq!(error[0]["traceback"], json!([evalue]), "one line, no backtrace");
+    assert_eq!(iopub(&results[8], "execute_result")[0]["data"]["text/plain"], "4", "the kernel lives on after an error");
+
+    assert_eq!(results[9]["reply"]["seen"], json!([]), "a message signed with another key is ignored");
+    assert_eq!(iopub(&results[10], "execute_result")[0]["data"]["text/plain"], "still here");
+    assert_eq!(results[11]["reply"], json!({ "status": "ok", "comms": {} }));
+    assert_eq!(results[12]["reply"], json!({ "status": "ok", "history": [] }));
+    assert_eq!(results[13]["msg_type"], "shutdown_reply");
+    let status = wait_exit(&mut kernel, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "a shutdown exits 0");
+}
+
+#[test]
+fn a_plan_shows_its_group_table_as_html_and_its_lr_schedule_as_png_and_svg() {
+    let kernel = start();
+    let code = r#"let m = model("tests/fixtures/tiny_bert");
+let d = data(#{ train: "tests/fixtures/vader-sample/train.tsv", dev: "tests/fixtures/vader-sample/dev.tsv",
+                columns: #{ text: "text", label: "score" }, kind: "regression" });
+let r = recipe(#{ lr: #{ kind: "llrd", top_lr: 1e-4, decay: 0.9, head_lr: 5e-4 }, warmup: 0.1 });
+plan(m, d, r, training(#{ epochs: 1, batch_size: 8, max_length: 64 }))"#;
+    let results = drive(&kernel, json!([execute(code), execute("r")]));
+    let planned = &results[0];
+    assert_eq!(planned["reply"]["status"], "ok", "{}", planned["reply"]);
+    let displays = iopub(planned, "display_data");
+    let table = displays.iter().find(|d| d["data"]["text/html"].is_string()).expect("an HTML display");
+    let html = table["data"]["text/html"].as_str().unwrap();
+    assert!(html.contains("<table>") && html.contains("encoder.layer.0") && html.contains("warm-up ends"), "{html}");
+    assert!(table["data"]["text/plain"].as_str().unwrap().contains("optimizer steps"));
+    let chart = displays.iter().find(|d| d["data"]["image/png"].is_string()).expect("a PNG display");
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.decode(chart["data"]["image/png"].as_str().unwrap()).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+    assert!(chart["data"]["image/svg+xml"].as_str().unwrap().starts_with("<svg"));
+    let recipe = iopub(&results[1], "execute_result")[0]["data"]["text/plain"].as_str().unwrap().to_string();
+    assert!(recipe.contains("llrd"), "a recipe shows as its JSON: {recipe}");
+}
+
+#[test]
+fn completion_inspection_and_is_complete() {
+    let kernel = start();
+    let results = drive(
+        &kernel,
+        json!([
+            execute("let training_rows = 10;"),
+            { "op": "complete", "code": "let t = trai", "cursor_pos": 12 },
+            { "op": "complete", "code": "let r = recipe(#{ warmup: 0.1, sw", "cursor_pos": 33 },
+            { "op": "inspect", "code": "recipe", "cursor_pos": 3 },
+            { "op": "inspect", "code": "recipe(#{ lr: #{ kind: \"llrd\" } })", "cursor_pos": 18 },
+            { "op": "is_complete", "code": "let r = recipe(#{" },
+            { "op": "is_complete", "code": "let r = recipe(#{ warmup: 0.1 });" },
+            { "op": "is_complete", "code": "let = ;" },
+        ]),
+    );
+    let matches: Vec<&str> = results[1]["reply"]["matches"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(["train", "training", "training_rows"].iter().all(|m| matches.contains(m)), "{matches:?}");
+    assert_eq!((results[1]["reply"]["cursor_start"].as_i64(), results[1]["reply"]["cursor_end"].as_i64()), (Some(8), Some(12)));
+    assert_eq!(results[2]["reply"]["matches"], json!(["swa"]), "inside recipe(#{{ .. }}) the keys of `recipe`");
+    let recipe = &results[3]["reply"];
+    assert_eq!(recipe["found"], true);
+    let text = recipe["data"]["text/plain"].as_str().unwrap();
+    assert!(text.contains("recipe(") && text.contains("recipe.weight_decay"), "{text}");
+    let kind = results[4]["reply"]["data"]["text/plain"].as_str().unwrap();
+    assert!(kind.contains("recipe.lr.kind: `uniform` | `llrd` | `grouped` (default: `uniform`)"), "{kind}");
+    assert_eq!(results[5]["reply"], json!({ "status": "incomplete", "indent": "        " }));
+    assert_eq!(results[6]["reply"]["status"], "complete");
+    assert_eq!(results[7]["reply"]["status"], "invalid");
+}
+
+#[test]
+fn an_interrupt_stops_a_running_cell_and_the_scope_survives() {
+    let kernel = start();
+    let results = drive(
+        &kernel,
+        json!([
+            execute("let kept = 41;"),
+            { "op": "execute", "code": "let i = 0;\nwhile true { i += 1; }", "interrupt_after": 0.3 },
+            execute("kept + 1"),
+        ]),
+    );
+    let stopped = &results[1];
+    assert_eq!((stopped["reply"]["status"].as_str(), stopped["reply"]["ename"].as_str()), (Some("error"), Some("Interrupted")), "{}", stopped["reply"]);
+    assert!(stopped["ms"].as_f64().unwrap() < 3000.0, "stopped at once: {} ms", stopped["ms"]);
+    assert_eq!(iopub(&results[2], "execute_result")[0]["data"]["text/plain"], "42");
+}
+
+#[test]
+fn install_writes_a_kernelspec_for_this_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["kernel", "--install", "--prefix"])
+        .arg(dir.path())
+        .args(["--name", "tunelab-test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spec_dir = dir.path().join("share/jupyter/kernels/tunelab-test");
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(spec_dir.join("kernel.json")).unwrap()).unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_tunelab")).canonicalize().unwrap();
+    assert_eq!(spec["argv"], json!([exe.display().to_string(), "kernel", "--connection-file", "{connection_file}"]));
+    assert_eq!((spec["display_name"].as_str(), spec["language"].as_str(), spec["interrupt_mode"].as_str()), (Some("tunelab (rhai)"), Some("rhai"), Some("message")));
+    for logo in ["logo-32x32.png", "logo-64x64.png"] {
+        assert_eq!(&std::fs::read(spec_dir.join(logo)).unwrap()[..4], b"\x89PNG", "{logo}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_tunelab")).args(["kernel", "--install", "--prefix", "x", "--name", "a/b"]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("kernel name"));
+}
+
+#[test]
+fn an_interrupt_stops_a_training_at_a_step_boundary_and_resume_finishes_it() {
+    let kernel = start();
+    let train = r#"let d = data(#{ train: "tests/fixtures/vader-sample/train.tsv", dev: "tests/fixtures/vader-sample/dev.tsv",
+                columns: #{ text: "text", label: "score" }, kind: "regression" });
+let t = training(#{ epochs: 16, batch_size: 8, max_length: 64, threads: 1 });
+let run = train(model("tests/fixtures/tiny_bert"), d, recipe(), t);
+print("not reached");"#;
+    let results = drive(
+        &kernel,
+        json!([
+            { "op": "execute", "code": train, "interrupt_after": 0.4 },
+            execute("[run.finished, run.steps]"),
+            execute("let again = resume(run); [again.finished, again.steps]"),
+        ]),
+    );
+    let stopped = &results[0];
+    assert_eq!(stopped["reply"]["ename"], "Interrupted", "{}", stopped["reply"]);
+    assert!(iopub(stopped, "stream").is_empty(), "the cell stops after the training");
+    let summary = iopub(stopped, "display_data")[0]["data"]["text/plain"].as_str().unwrap().to_string();
+    assert!(summary.starts_with("run stopped after ") && summary.contains("of 480 steps (resumable)"), "{summary}");
+    let state: Value = serde_json::from_str(iopub(&results[1], "execute_result")[0]["data"]["text/plain"].as_str().unwrap()).unwrap();
+    assert_eq!(state[0], false, "the run in scope is the stopped one");
+    assert!(state[1].as_i64().unwrap() < 480);
+    assert_eq!(iopub(&results[2], "execute_result")[0]["data"]["text/plain"], "[true, 480]");
+}
