@@ -311,3 +311,87 @@ impl std::fmt::Display for CvResult {
         writeln!(f)
     }
 }
+
+/// A cross-validation's fold models applied together to a file (the usual Kaggle submission):
+/// the mean of the folds' outputs (values, or class probabilities), and each fold's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ensemble {
+    /// The mean prediction of every row, with the metrics of the mean when the file is labelled.
+    pub mean: Predictions,
+    /// Each fold's outputs, in fold order.
+    pub folds: Vec<Vec<Vec<f64>>>,
+}
+
+/// Whether `dir` is a cross-validation's folder (its `spec.json` has `data.cv`).
+pub fn is_cv_folder(dir: &Path) -> bool {
+    RunSpec::from_file(&dir.join(SPEC_FILE)).is_ok_and(|s| s.data.cv.as_ref().is_some_and(|c| c.fold.is_none()))
+}
+
+/// Predicts `file` with the best model of every fold of the cross-validation in `dir` and
+/// averages them, as `cv.json`'s `test_score` does for `data.test`. Columns not named in
+/// `choice` are those the folds were trained on. Returns the ensemble and notes (a label
+/// column ignored).
+pub fn predict_folds(dir: &Path, file: &Path, choice: &crate::predict::ColumnChoice) -> Result<(Ensemble, Vec<String>)> {
+    let spec = RunSpec::from_file(&dir.join(SPEC_FILE))?;
+    let cv = spec.data.cv.as_ref().ok_or_else(|| Error::Invalid(format!("{}: not a cross-validation (no data.cv)", dir.display())))?;
+    let models: Vec<PathBuf> = (0..cv.folds).map(|k| dir.join(format!("fold-{k}")).join("best")).collect();
+    let missing: Vec<String> = (0..cv.folds).filter(|&k| !models[k].join("tunelab.json").is_file()).map(|k| k.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(Error::Invalid(format!("{}: folds {} have no model yet (fold-<k>/best); run them first", dir.display(), missing.join(", "))));
+    }
+    let batch = spec.training.eval_batch_size;
+    let mut folds = Vec::with_capacity(models.len());
+    let mut read: Option<(crate::data::Dataset, Predictions, Vec<String>)> = None;
+    for path in &models {
+        let (model, trained) = crate::predict::load(path)?;
+        let (data, notes) = match read.take() {
+            Some((data, first, notes)) => {
+                read = Some((data.clone(), first, notes.clone()));
+                (data, notes)
+            }
+            None => {
+                let (data, notes) = crate::predict::read_input(&model, trained.or(Some(spec.data.columns.clone())), file, choice)?;
+                (data, notes)
+            }
+        };
+        let p = crate::precision::autocast(spec.training.precision, || Predictions::of(&model, &data, batch))?;
+        folds.push(p.outputs.clone());
+        if read.is_none() {
+            read = Some((data, p, notes));
+        }
+    }
+    let (data, first, notes) = read.expect("at least 2 folds");
+    let outputs = mean_outputs(&folds.iter().collect::<Vec<_>>());
+    let targets: Vec<f64> = data.examples.iter().map(|e| e.label).collect();
+    let metrics = data.labelled.then(|| score_outputs(&first.task, &outputs, &targets));
+    Ok((Ensemble { mean: Predictions { outputs, metrics, ..first }, folds }, notes))
+}
+
+impl Ensemble {
+    /// The mean predictions as [`Predictions::to_tsv`] writes them, then one column per fold:
+    /// `fold_<k>`, that fold's value (regression) or class (classification).
+    pub fn to_tsv(&self) -> String {
+        let mean = self.mean.to_tsv();
+        let mut lines = mean.lines();
+        let mut out = lines.next().unwrap_or_default().to_string();
+        for k in 0..self.folds.len() {
+            out.push_str(&format!("\tfold_{k}"));
+        }
+        out.push('\n');
+        for (i, line) in lines.enumerate() {
+            out.push_str(line);
+            for fold in &self.folds {
+                let one = Predictions { outputs: vec![fold[i].clone()], ids: vec![String::new()], truth: None, metrics: None, task: self.mean.task.clone() };
+                out.push('\t');
+                out.push_str(&one.prediction(0));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`Ensemble::to_tsv`] atomically.
+    pub fn write_tsv(&self, path: &Path) -> Result<()> {
+        files::atomic_write(path, self.to_tsv().as_bytes())
+    }
+}

@@ -307,16 +307,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Predict { model_dir, file, out, text, pair, label, id } => {
             let choice = tunelab::predict::ColumnChoice { text, pair, label, id };
+            if tunelab::cv::is_cv_folder(&model_dir) {
+                let (ensemble, notes) = tunelab::cv::predict_folds(&model_dir, &file, &choice)?;
+                for note in notes {
+                    eprintln!("note: {note}");
+                }
+                ensemble.write_tsv(&out)?;
+                println!("{} predictions (the mean of {} fold models, each fold's in a column) written to {}", ensemble.mean.ids.len(), ensemble.folds.len(), out.display());
+                print_metrics(ensemble.mean.metrics.as_ref());
+                return Ok(());
+            }
             let (predictions, notes) = tunelab::predict::predict_with(&model_dir, &file, &choice)?;
             for note in notes {
                 eprintln!("note: {note}");
             }
             predictions.write_tsv(&out)?;
             println!("{} predictions written to {}", predictions.ids.len(), out.display());
-            if let Some(m) = &predictions.metrics {
-                let summary: Vec<String> = m.iter().filter(|(k, _)| !k.contains('.')).map(|(k, v)| format!("{k} {v:.4}")).collect();
-                println!("{}", summary.join(", "));
-            }
+            print_metrics(predictions.metrics.as_ref());
             Ok(())
         }
         Command::Spec { file, defaults } => {
@@ -436,6 +443,15 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
         Some((i, n)) if n > 0 && i < n => Ok((i, n)),
         _ => anyhow::bail!("--shard {s}: expected I/N with 0 <= I < N, e.g. 0/4"),
     }
+}
+
+/// The metrics of a prediction: the aggregates on one line; for a classifier, each class's
+/// precision, recall, F1 and support, and the confusion matrix, as tables.
+fn print_metrics(metrics: Option<&tunelab::metrics::Metrics>) {
+    let Some(m) = metrics else { return };
+    let summary: Vec<String> = m.iter().filter(|(k, _)| !k.contains('.')).map(|(k, v)| format!("{k} {v:.4}")).collect();
+    println!("{}", summary.join(", "));
+    print!("{}", tunelab::metrics::class_report(m));
 }
 
 fn report(run: &tunelab::Run) -> anyhow::Result<()> {

@@ -183,6 +183,50 @@ pub fn classification_report(predicted: &[usize], truth: &[usize], probabilities
     m
 }
 
+/// A classifier's per-class metrics and confusion matrix as two plain-text tables (empty for
+/// metrics without classes, e.g. regression).
+///
+/// ```text
+/// class      precision  recall      f1  support
+/// negative      0.8123  0.7901  0.8010      405
+/// ...
+/// confusion (rows: true class, columns: predicted)
+///             negative  positive
+/// negative         320        85
+/// ```
+pub fn class_report(m: &Metrics) -> String {
+    let classes: Vec<&str> = m.keys().filter_map(|k| k.strip_prefix("support.")).collect();
+    if classes.is_empty() {
+        return String::new();
+    }
+    let width = classes.iter().map(|c| c.chars().count()).max().unwrap_or(0).max(8);
+    let get = |k: String| m.get(&k).copied().unwrap_or(f64::NAN);
+    let mut out = format!("{:<width$}  {:>9}  {:>7}  {:>7}  {:>8}\n", "class", "precision", "recall", "f1", "support");
+    for c in &classes {
+        out.push_str(&format!(
+            "{c:<width$}  {:>9.4}  {:>7.4}  {:>7.4}  {:>8}\n",
+            get(format!("precision.{c}")),
+            get(format!("recall.{c}")),
+            get(format!("f1.{c}")),
+            get(format!("support.{c}"))
+        ));
+    }
+    out.push_str("confusion (rows: true class, columns: predicted)\n");
+    out.push_str(&format!("{:<width$}", ""));
+    for c in &classes {
+        out.push_str(&format!("  {c:>width$}"));
+    }
+    out.push('\n');
+    for t in &classes {
+        out.push_str(&format!("{t:<width$}"));
+        for p in &classes {
+            out.push_str(&format!("  {:>width$}", get(format!("confusion.{t}.{p}"))));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The confusion matrix: `[true class][predicted class]` counts, as
 /// `sklearn.metrics.confusion_matrix(labels=range(classes))`. Pairs with a class index out of
 /// range are left out.

@@ -118,6 +118,23 @@ pub fn predict_file(model_dir: &Path, file: &Path, columns: &Columns) -> Result<
 /// the predictions are then made without metrics. Returns the predictions and such notes.
 pub fn predict_with(model_dir: &Path, file: &Path, choice: &ColumnChoice) -> Result<(Predictions, Vec<String>)> {
     let (model, trained) = load(model_dir)?;
+    let (data, notes) = read_input(&model, trained, file, choice)?;
+    Ok((Predictions::of(&model, &data, 128)?, notes))
+}
+
+/// The model of a fine-tuned model folder and the columns it was trained on.
+pub fn load(model_dir: &Path) -> Result<(Model, Option<Columns>)> {
+    if model_dir.is_dir() && !model_dir.join("tunelab.json").is_file() {
+        return Err(Error::Invalid(format!("{}: not a fine-tuned model (no tunelab.json): give a run's best/ or swa/ folder", model_dir.display())));
+    }
+    let model = Model::load(model_dir, None, Device::cuda_if_available())?;
+    Ok((model, crate::run_dir::trained_columns(model_dir)?))
+}
+
+/// Reads `file` for `model` (its task and classes): the columns named in `choice`, the others
+/// from `trained` (the columns the model was trained on), then `text` and `label`. Returns the
+/// rows and the notes about a label column that was ignored.
+pub fn read_input(model: &Model, trained: Option<Columns>, file: &Path, choice: &ColumnChoice) -> Result<(Dataset, Vec<String>)> {
     let trained = trained.unwrap_or_else(|| Columns::new("text", "label"));
     let header = crate::data::header(file)?;
     let saved_id = trained.id.filter(|id| header.iter().any(|h| h == id));
@@ -127,19 +144,15 @@ pub fn predict_with(model_dir: &Path, file: &Path, choice: &ColumnChoice) -> Res
         label: choice.label.clone().unwrap_or(trained.label),
         id: choice.id.clone().or(saved_id),
     };
-    read_and_predict(&model, file, columns, choice)
-}
-
-/// The model of a fine-tuned model folder and the columns it was trained on.
-fn load(model_dir: &Path) -> Result<(Model, Option<Columns>)> {
-    if model_dir.is_dir() && !model_dir.join("tunelab.json").is_file() {
-        return Err(Error::Invalid(format!("{}: not a fine-tuned model (no tunelab.json): give a run's best/ or swa/ folder", model_dir.display())));
-    }
-    let model = Model::load(model_dir, None, Device::cuda_if_available())?;
-    Ok((model, crate::run_dir::trained_columns(model_dir)?))
+    read_columns(model, file, columns, choice)
 }
 
 fn read_and_predict(model: &Model, file: &Path, columns: Columns, choice: &ColumnChoice) -> Result<(Predictions, Vec<String>)> {
+    let (data, notes) = read_columns(model, file, columns, choice)?;
+    Ok((Predictions::of(model, &data, 128)?, notes))
+}
+
+fn read_columns(model: &Model, file: &Path, columns: Columns, choice: &ColumnChoice) -> Result<(Dataset, Vec<String>)> {
     let (kind, classes) = match &model.head.spec.task {
         Task::Regression => (TaskKind::Regression, None),
         Task::Classification { labels } => (TaskKind::Classification, Some(labels.clone())),
@@ -159,5 +172,5 @@ fn read_and_predict(model: &Model, file: &Path, columns: Columns, choice: &Colum
         }
         other => other?,
     };
-    Ok((Predictions::of(model, &data, 128)?, notes))
+    Ok((data, notes))
 }

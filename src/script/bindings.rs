@@ -237,6 +237,17 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         }
         let o: Options = from_map("predict", options)?;
         let choice = crate::predict::ColumnChoice { text: o.text, pair: o.pair, label: o.label, id: o.id };
+        // A cross-validation's folder predicts with every fold's model (their mean).
+        if crate::cv::is_cv_folder(model_dir.as_ref()) {
+            let (ensemble, notes) = crate::cv::predict_folds(model_dir.as_ref(), file.as_ref(), &choice).map_err(fail)?;
+            for note in notes {
+                eprintln!("note: {note}");
+            }
+            if let Some(out) = &o.out {
+                ensemble.write_tsv(out).map_err(fail)?;
+            }
+            return Ok(ensemble.mean.metrics.as_ref().map(to_dynamic).unwrap_or(Dynamic::UNIT));
+        }
         let (predictions, notes) = crate::predict::predict_with(model_dir.as_ref(), file.as_ref(), &choice).map_err(fail)?;
         for note in notes {
             eprintln!("note: {note}");
