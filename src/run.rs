@@ -33,6 +33,9 @@ pub struct RunControl {
     /// Plain progress lines to stderr every this many seconds instead of a bar (`None`: a bar
     /// on a terminal, otherwise a line every 30 s).
     pub progress_every: Option<f64>,
+    /// Called with the run's progress after every step (a notebook's live display), besides
+    /// the bar or the lines.
+    pub progress: Option<crate::progress::ProgressHook>,
     /// When this becomes true (a notebook's stop button, SIGINT), the run stops at the next step
     /// boundary with a resumable checkpoint, as `stop_after` does; `resume` continues it.
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -254,7 +257,12 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     let stop_at = control.stop_after.unwrap_or(usize::MAX);
     let mut progress = progress_observer(control, &setup);
     let mut events = if control.tensorboard { Some(crate::tensorboard::EventWriter::new(&dir.path)?) } else { None };
+    let per_step = setup.settings.batch_size * setup.settings.grad_accum;
+    let mut hook = control.progress.clone().map(|h| crate::progress::HookObserver::new(h, &setup.resolved, per_step));
     let mut observers: Vec<&mut dyn Observer> = vec![&mut writer];
+    if let Some(h) = hook.as_mut() {
+        observers.push(h);
+    }
     if let Some(p) = progress.as_mut() {
         observers.push(p.as_mut());
     }
@@ -263,6 +271,7 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     }
     trainer.run(&setup, stop_at, &mut observers)?;
     drop(observers);
+    drop(hook);
     let mut metrics = summarise(&trainer.state, &setup, trainer.model, started);
     // A fold of a cross-validation leaves the test file to the cross-validation (its folds' mean).
     if let Some(test) = test.filter(|_| metrics.finished && spec.data.cv.is_none()) {

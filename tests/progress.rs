@@ -54,3 +54,21 @@ fn a_background_run_writes_progress_lines_with_an_eta() {
     assert!(text.contains("a progress line every 30s"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("step 6/6 (100%)") && l.ends_with("ETA 0s")), "{text}");
 }
+
+/// A notebook's live display: the hook sees every step, the dev score once evaluated, and a last
+/// call marked done.
+#[test]
+fn a_progress_hook_sees_every_step_and_the_end() {
+    let root = tempfile::tempdir().unwrap();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<tunelab::progress::Progress>>> = Default::default();
+    let sink = seen.clone();
+    let hook = tunelab::progress::ProgressHook(std::sync::Arc::new(move |p: &tunelab::progress::Progress| sink.lock().unwrap().push(p.clone())));
+    let control = tunelab::RunControl { out: Some(root.path().join("run")), quiet: true, progress: Some(hook), ..Default::default() };
+    spec().run_with(&control).unwrap();
+    let seen = seen.lock().unwrap();
+    let steps: Vec<usize> = seen.iter().filter(|p| !p.done).map(|p| p.step).collect();
+    assert!((1..=6).all(|s| steps.contains(&s)), "{steps:?}");
+    let last = seen.last().unwrap();
+    assert!(last.done && last.step == 6 && last.total == 6 && last.last_dev.is_some() && last.eta_seconds == 0.0, "{last:?}");
+    assert!(last.lrs.len() >= 2 && last.examples_per_second > 0.0);
+}
