@@ -272,15 +272,38 @@ print("not reached");"#;
             { "op": "execute", "code": train, "interrupt_after": 0.4 },
             execute("[run.finished, run.steps]"),
             execute("let again = resume(run); [again.finished, again.steps]"),
+            execute("again.dir"),
         ]),
     );
     let stopped = &results[0];
     assert_eq!(stopped["reply"]["ename"], "Interrupted", "{}", stopped["reply"]);
     assert!(iopub(stopped, "stream").is_empty(), "the cell stops after the training");
-    let summary = iopub(stopped, "display_data")[0]["data"]["text/plain"].as_str().unwrap().to_string();
+    // Live progress: one display with an id, updated in place.
+    let shown: Vec<&Value> = iopub(stopped, "display_data").into_iter().filter(|d| d["transient"]["display_id"].is_string()).collect();
+    assert_eq!(shown.len(), 1, "one progress display: {stopped}");
+    let id = &shown[0]["transient"]["display_id"];
+    assert!(shown[0]["data"]["text/plain"].as_str().unwrap().starts_with("training: step 1/480"), "{}", shown[0]);
+    assert!(shown[0]["data"]["text/html"].as_str().unwrap().contains("<table>"));
+    let updates = iopub(stopped, "update_display_data");
+    assert!(!updates.is_empty() && updates.iter().all(|u| &u["transient"]["display_id"] == id), "{updates:?}");
+    let last = updates.last().unwrap()["data"]["text/plain"].as_str().unwrap();
+    assert!(last.contains("examples/s") && last.contains("ETA") && last.contains("LR "), "{last}");
+    let summary = iopub(stopped, "display_data").into_iter().find(|d| !d["transient"]["display_id"].is_string()).unwrap()["data"]["text/plain"].as_str().unwrap().to_string();
     assert!(summary.starts_with("run stopped after ") && summary.contains("of 480 steps (resumable)"), "{summary}");
     let state: Value = serde_json::from_str(iopub(&results[1], "execute_result")[0]["data"]["text/plain"].as_str().unwrap()).unwrap();
     assert_eq!(state[0], false, "the run in scope is the stopped one");
     assert!(state[1].as_i64().unwrap() < 480);
     assert_eq!(iopub(&results[2], "execute_result")[0]["data"]["text/plain"], "[true, 480]");
+    // The interrupted-then-resumed run ends with the weights of the same run never interrupted.
+    let dir = PathBuf::from(iopub(&results[3], "execute_result")[0]["data"]["text/plain"].as_str().unwrap());
+    let whole = kernel._dir.path().join("whole");
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["train", dir.join("spec.json").to_str().unwrap(), "--out", whole.to_str().unwrap(), "--quiet"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in ["best/model.safetensors", "best/head.safetensors", "last/model/model.safetensors", "last/optimizer.safetensors"] {
+        assert!(std::fs::read(dir.join(file)).unwrap() == std::fs::read(whole.join(file)).unwrap(), "{file} differs from the uninterrupted run");
+    }
 }

@@ -34,6 +34,8 @@ enum Event {
     Started(usize),
     Stdout(String),
     Display(Bundle),
+    /// A training's live progress: shown under `display_id`, then updated in place.
+    Progress { display_id: String, bundle: Bundle, first: bool },
     Result(usize, Bundle),
     Error { ename: String, evalue: String },
     Done(Value),
@@ -130,20 +132,24 @@ async fn start_session() -> Result<(std::sync::mpsc::Sender<Job>, Arc<AtomicBool
         .name("tunelab-session".into())
         .spawn(move || {
             let sink: std::rc::Rc<std::cell::RefCell<Option<mpsc::UnboundedSender<Event>>>> = Default::default();
+            // The running cell's events, for the progress hook (called on this thread by the loop).
+            let progress_sink: Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<Event>>>> = Default::default();
             let printer = sink.clone();
             let print = move |line: &str| {
                 if let Some(events) = printer.borrow().as_ref() {
                     let _ = events.send(Event::Stdout(format!("{line}\n")));
                 }
             };
-            let mut session = Session::new(settings(), dir, print);
+            let mut session = Session::new(settings(live_progress(progress_sink.clone())), dir, print);
             let _ = flag_tx.send(session.interrupt_flag());
             while let Ok(job) = queue.recv() {
                 match job {
                     Job::Execute { code, silent, store_history, events } => {
                         *sink.borrow_mut() = Some(events.clone());
+                        *progress_sink.lock().unwrap_or_else(|e| e.into_inner()) = (!silent).then(|| events.clone());
                         execute(&mut session, &code, silent, store_history, &events);
                         *sink.borrow_mut() = None;
+                        *progress_sink.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     }
                     Job::Complete { code, cursor, reply } => {
                         let _ = reply.send(help::complete(&session, &code, cursor));
@@ -162,9 +168,27 @@ async fn start_session() -> Result<(std::sync::mpsc::Sender<Job>, Arc<AtomicBool
 /// The session's settings: runs under `$TUNELAB_RUNS` (or `runs/`), no progress bar on the
 /// kernel's stderr, and no operation limit: as in IPython, a cell runs until it ends or the
 /// stop button interrupts it.
-fn settings() -> ScriptSettings {
-    let control = RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet: true, ..RunControl::default() };
+fn settings(progress: crate::progress::ProgressHook) -> ScriptSettings {
+    let control = RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet: true, progress: Some(progress), ..RunControl::default() };
     ScriptSettings { control, max_operations: 0, ..ScriptSettings::default() }
+}
+
+/// The progress hook of every training a cell starts: a display shown at the first step and
+/// updated in place (`update_display_data`) at most every 0.25 s, and at the end.
+fn live_progress(sink: Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<Event>>>>) -> crate::progress::ProgressHook {
+    let state: std::sync::Mutex<(Option<String>, Option<std::time::Instant>)> = std::sync::Mutex::new((None, None));
+    crate::progress::ProgressHook(Arc::new(move |p: &crate::progress::Progress| {
+        let Some(events) = sink.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let first = state.0.is_none();
+        if !first && !p.done && state.1.is_some_and(|t| now.duration_since(t).as_secs_f64() < 0.25) {
+            return;
+        }
+        let display_id = state.0.get_or_insert_with(|| uuid::Uuid::new_v4().to_string()).clone();
+        let _ = events.send(Event::Progress { display_id, bundle: display::progress(p), first });
+        *state = if p.done { (None, None) } else { (state.0.take(), Some(now)) };
+    }))
 }
 
 /// Runs one cell on the session's thread and reports it as events.
@@ -370,6 +394,10 @@ async fn execute_request(
             Event::Stdout(text) if !silent => iopub.send(request, "stream", json!({ "name": "stdout", "text": text })).await,
             Event::Stdout(_) => {}
             Event::Display(data) => iopub.send(request, "display_data", json!({ "data": data, "metadata": {}, "transient": {} })).await,
+            Event::Progress { display_id, bundle, first } => {
+                let kind = if first { "display_data" } else { "update_display_data" };
+                iopub.send(request, kind, json!({ "data": bundle, "metadata": {}, "transient": { "display_id": display_id } })).await
+            }
             Event::Result(count, data) => iopub.send(request, "execute_result", json!({ "execution_count": count, "data": data, "metadata": {} })).await,
             Event::Error { ename, evalue } => {
                 iopub.send(request, "error", json!({ "ename": ename, "evalue": evalue, "traceback": [evalue] })).await;

@@ -47,6 +47,20 @@ fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
+/// A training's live progress: the line the logs show, and an HTML table with every group's LR.
+pub fn progress(p: &crate::progress::Progress) -> Bundle {
+    let state = if p.done { "done" } else { "training" };
+    let lrs: String = p.lrs.iter().map(|(g, lr)| format!("<tr><td>{}</td><td>{lr:.3e}</td></tr>", escape(g))).collect();
+    let width = 100.0 * p.step as f64 / p.total.max(1) as f64;
+    let html = format!(
+        "<div><b>{state}</b>: {}<div style=\"background:#eee;width:320px;height:8px\"><div style=\"background:#1f77b4;width:{width:.1}%;height:8px\"></div></div>\
+         <table><tr><th>group</th><th>LR</th></tr>{lrs}</table></div>",
+        escape(&p.to_string())
+    );
+    let lr_text: Vec<String> = p.lrs.iter().map(|(g, lr)| format!("{g} {lr:.2e}")).collect();
+    bundle([("text/plain", format!("{state}: {p}; LR {}", lr_text.join(", "))), ("text/html", html)])
+}
+
 /// A chart as PNG (base64) and SVG, with a line of text.
 pub fn chart(chart: &Chart, caption: &str) -> Bundle {
     let mut b = bundle([("text/plain", caption.to_string()), ("image/svg+xml", chart.svg())]);
