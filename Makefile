@@ -2,7 +2,7 @@
 # Both run `make setup` first, which installs libtorch, the model and the data once.
 CARGO ?= cargo
 
-.PHONY: setup setup-cuda setup-mpnet demo test test-kernel kernel-install test-mpnet reference reference-venv reference-mpnet bench bench-mpnet notebook seed-table slurm-demo
+.PHONY: setup setup-cuda setup-mpnet demo test test-kernel kernel-install notebooks-update test-mpnet reference reference-venv reference-mpnet bench bench-mpnet notebook seed-table slurm-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -23,11 +23,11 @@ demo: setup
 	$(CARGO) run --release --quiet -- inspect models/all-MiniLM-L6-v2 | head -1
 	$(CARGO) run --release --quiet -- run scripts/full.rhai
 
-# The Rust tests, then every notebook executed headlessly (installs evcxr_jupyter and
-# JupyterLab the first time: about 12 minutes on 2 cores).
+# The Rust tests (with the rhai kernel's, driven over its sockets by jupyter_client), then every
+# notebook executed headlessly (installs evcxr_jupyter and JupyterLab and compiles evcxr's cache
+# the first time: about 25 minutes on 2 cores).
 test: setup
-	$(CARGO) test --release
-	$(CARGO) test --release --features kernel --test kernel
+	$(CARGO) test --release --features kernel
 	bash scripts/notebooks.sh --execute
 
 # The rhai kernel's tests alone: `tunelab kernel` driven over its sockets by jupyter_client.
@@ -48,9 +48,14 @@ test-mpnet: setup setup-mpnet
 	$(CARGO) test --release --test encoder_golden -- --include-ignored
 	$(CARGO) run --release --quiet -- run scripts/mpnet.rhai --set train_limit=64 --set dev_limit=32
 
-# JupyterLab on notebooks/, with the Rust (evcxr) kernel set up for tunelab.
+# JupyterLab on notebooks/ with both kernels registered in .venv: "tunelab (rhai)" (cells run at
+# once by the release binary) and "Rust (tunelab, evcxr)" (its cache compiled once, beforehand).
 notebook: setup
 	bash scripts/notebooks.sh
+
+# Re-executes every notebook in place, so that they are committed with their outputs.
+notebooks-update: setup
+	bash scripts/notebooks.sh --update
 
 # A second venv with the full torch 2.11.0 (and its CUDA wheels, about 4.9 GB), transformers,
 # scipy and scikit-learn: for the reference scripts only, never for `make test`.

@@ -307,3 +307,11 @@ print("not reached");"#;
         assert!(std::fs::read(dir.join(file)).unwrap() == std::fs::read(whole.join(file)).unwrap(), "{file} differs from the uninterrupted run");
     }
 }
+
+#[test]
+fn a_cell_ending_with_a_semicolon_shows_no_value() {
+    let kernel = start();
+    let results = drive(&kernel, json!([execute("40 + 2;"), execute("40 + 2")]));
+    assert!(iopub(&results[0], "execute_result").is_empty(), "{}", results[0]);
+    assert_eq!(iopub(&results[1], "execute_result")[0]["data"]["text/plain"], "42");
+}

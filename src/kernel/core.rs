@@ -213,7 +213,9 @@ fn execute(session: &mut Session, code: &str, silent: bool, store_history: bool,
     }
     match cell.value {
         Ok(value) => {
-            if !silent && let Some(bundle) = display::value(&value, &session.type_name(&value)) {
+            // As in IPython, a cell ending with `;` shows no value.
+            let quiet = code.trim_end().ends_with(';');
+            if !silent && !quiet && let Some(bundle) = display::value(&value, &session.type_name(&value)) {
                 send(Event::Result(cell.execution_count, bundle));
             }
             send(Event::Done(json!({
