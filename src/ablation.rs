@@ -96,9 +96,11 @@ impl Trivial {
             }
         }
         let scores = crate::train::score(&train.task, &tch::Tensor::from_slice2(&outputs), &targets);
-        let name = match train.task {
-            crate::model::Task::Regression => "trivial (training mean)",
-            crate::model::Task::Classification { .. } => "trivial (class frequencies)",
+        let name = match (&train.task, spec.data.cv.is_some()) {
+            (crate::model::Task::Regression, false) => "trivial (training mean)",
+            (crate::model::Task::Classification { .. }, false) => "trivial (class frequencies)",
+            (crate::model::Task::Regression, true) => "trivial (each fold: its training folds' mean)",
+            (crate::model::Task::Classification { .. }, true) => "trivial (each fold: its training folds' class frequencies)",
         };
         Ok(Trivial { name: name.into(), metric: metric.name().into(), value: scores.get(metric.name()).copied().unwrap_or(f64::NAN) })
     }
@@ -238,7 +240,8 @@ fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result
         swa: result.swa_oof_score,
         test: result.test_score,
         swa_test: result.swa_test_score,
-        steps: 0,
+        // Every fold's optimizer steps (the compute the row cost).
+        steps: (0..outcome.folds).filter_map(|k| crate::run_dir::RunDir { path: outcome.dir.join(format!("fold-{k}")) }.read_metrics().ok()).map(|m| m.steps).sum(),
         seconds: started.elapsed().as_secs_f64(),
         dir: outcome.dir,
         collapsed: collapsed(&result.oof),
@@ -337,6 +340,7 @@ pub fn merge(dir: &Path) -> Result<Vec<Row>> {
         return Err(Error::Invalid(format!("{}: no results-*.jsonl files", dir.display())));
     }
     check_manifests(dir, None)?;
+    crate::run_dir::refuse_if_written(dir, "merge the ablation")?;
     let splits: std::collections::BTreeSet<usize> = files.iter().map(|f| f.1).collect();
     if splits.len() > 1 {
         let names: Vec<String> = files.iter().map(|f| f.0.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
@@ -594,7 +598,10 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
         })
         .collect();
     let metric = summaries.first().map(|s| s.metric.as_str()).unwrap_or("score");
-    Chart::scores(metric, sets).save(&dir.join("ablation.png"))?;
+    let cv = rows.first().is_some_and(|r| crate::cv::is_cv_folder(&r.dir));
+    let what = if cv { format!("out-of-fold {metric}") } else { format!("best dev {metric}") };
+    let trivial = files::read_json::<Trivial>(&dir.join("trivial.json")).ok().map(|t| (t.name, t.value));
+    Chart::scores(&what, sets, trivial).save(&dir.join("ablation.png"))?;
     Ok(summaries)
 }
 

@@ -250,6 +250,7 @@ pub fn assemble(dir: &Path) -> Result<CvResult> {
     if cv.folds < 2 {
         return Err(Error::Invalid(format!("{}: data.cv.folds is {}; a cross-validation needs at least 2", dir.join(SPEC_FILE).display(), cv.folds)));
     }
+    crate::run_dir::refuse_if_written(dir, "merge the cross-validation")?;
     let missing: Vec<String> = (0..cv.folds).filter(|&k| !fold_file(dir, k).is_file()).map(|k| k.to_string()).collect();
     if !missing.is_empty() {
         return Err(Error::Invalid(format!("{}: folds {} are not done yet", dir.display(), missing.join(", "))));

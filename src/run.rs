@@ -276,6 +276,9 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     // A fold of a cross-validation leaves the test file to the cross-validation (its folds' mean).
     if let Some(test) = test.filter(|_| metrics.finished && spec.data.cv.is_none()) {
         let (best, swa) = score_test(spec, dir, &test)?;
+        if let (Some(events), Some(best)) = (events.as_mut(), &best) {
+            events.add_test(metrics.steps, best, swa.as_ref())?;
+        }
         metrics.test = best;
         metrics.swa_test = swa;
         metrics.wall_seconds = started.elapsed().as_secs_f64();

@@ -459,6 +459,28 @@ impl Drop for Lock {
     }
 }
 
+/// The process writing a run folder now (its `lock` names a process that runs), if any.
+pub fn writer(dir: &Path) -> Option<u32> {
+    let holder = std::fs::read_to_string(dir.join("lock")).ok()?;
+    holder.trim().parse().ok().filter(|&pid| process_alive(pid))
+}
+
+/// Refuses to summarise a folder whose runs (its subfolders) are still being written: the
+/// summary would be partial. `what` says what would be summarised.
+pub fn refuse_if_written(dir: &Path, what: &str) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for sub in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        if let Some(pid) = writer(&sub) {
+            return Err(Error::Invalid(format!(
+                "{}: {} is still being written by process {pid}; {what} once it has finished",
+                dir.display(),
+                sub.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a process with this id runs (Linux: `/proc/<pid>`; elsewhere a lock is never stale).
 fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {

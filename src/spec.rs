@@ -191,10 +191,10 @@ pub struct DataSpec {
     /// A held-out test file, scored once at the end with the selected weights (and the SWA
     /// weights) and never used to choose anything. With `cv`, every
     /// fold's model predicts it and the folds' mean prediction is scored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub test: Option<PathBuf>,
     /// Use only this many test rows, chosen as the other limits are.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub test_limit: Option<usize>,
 }
 
@@ -332,8 +332,22 @@ impl RunSpec {
         model.set_max_length(self.training.max_length)?;
         let (steps_per_epoch, total) = self.training.run_length(train.len());
         let table = self.recipe.group_table(&model)?;
-        let resolved = self.recipe.resolve(&table, total, &train.task)?;
+        let mut resolved = self.recipe.resolve(&table, total, &train.task)?;
+        resolved.warnings.extend(self.pooling_warning());
         Ok(Prepared { model, train, dev, test, table, resolved, steps_per_epoch })
+    }
+
+    /// Re-initialising the pooler when the head does not read it trains a layer for nothing.
+    fn pooling_warning(&self) -> Option<String> {
+        let reinit_pooler = self.recipe.reinit.as_ref().is_some_and(|r| r.pooler);
+        (reinit_pooler && self.pooling != Pooling::Pooler).then(|| {
+            format!(
+                "reinit.pooler is true, but the head reads the {:?} pooling, not the pooler: the re-initialised pooler is trained and never used (set reinit.pooler to false, or pooling to \"pooler\")",
+                self.pooling
+            )
+            .replace("Cls", "`cls`")
+            .replace("Mean", "`mean`")
+        })
     }
 
     fn check_max_length(&self, model: &Model) -> Result<()> {
@@ -361,7 +375,8 @@ impl RunSpec {
             self.check_max_length(model)?;
             let (_, total) = self.training.run_length(train.len());
             let table = self.recipe.group_table(model)?;
-            let resolved = self.recipe.resolve(&table, total, &train.task)?;
+            let mut resolved = self.recipe.resolve(&table, total, &train.task)?;
+            resolved.warnings.extend(self.pooling_warning());
             Ok(Plan {
                 name: self.training.name.clone(),
                 lrs: resolved.lr_table(),

@@ -177,6 +177,16 @@ impl Observer for EventWriter {
     }
 }
 
+impl EventWriter {
+    /// `test/<metric>` (the selected weights) and `swa_test/<metric>` (the SWA weights) for the
+    /// held-out test file, scored once at the end, at the run's last step.
+    pub fn add_test(&mut self, step: usize, test: &crate::metrics::Metrics, swa: Option<&crate::metrics::Metrics>) -> Result<()> {
+        let mut scalars: Vec<(String, f64)> = test.iter().map(|(name, v)| (format!("test/{name}"), *v)).collect();
+        scalars.extend(swa.into_iter().flatten().map(|(name, v)| (format!("swa_test/{name}"), *v)));
+        self.add_scalars(now(), step as i64, &scalars)
+    }
+}
+
 /// Seconds since the Unix epoch, as TensorBoard's `wall_time`.
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())

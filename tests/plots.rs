@@ -72,8 +72,9 @@ fn run_and_ablation_charts_read_what_runs_leave_behind() {
     assert!(svg.contains("Training loss") && svg.contains("Dev rmse") && svg.contains("run"), "run chart");
 
     let set = |name: &str, best: Vec<f64>| tunelab::plot::ScoreSet { name: name.into(), best, swa: vec![] };
-    let svg = Chart::scores("rmse", vec![set("baseline", vec![1.2, 1.3]), set("+ LLRD", vec![1.1])]).svg();
+    let svg = Chart::scores("out-of-fold rmse", vec![set("baseline", vec![1.2, 1.3]), set("+ LLRD", vec![1.1])], Some(("trivial (training mean)".into(), 1.4))).svg();
     assert!(svg.contains("baseline") && svg.contains("+ LLRD") && svg.contains("mean ± sd"), "ablation chart");
+    assert!(svg.contains("Out-of-fold rmse per recipe") && svg.contains("trivial (training mean): 1.4000"), "it says what it shows and draws the trivial score");
 
     // Another metric than the selection one, and a metric the run never logged.
     let pearson = tunelab::run_dir::RunDir::open(&run.dir).unwrap().curves(Some("pearson")).unwrap();

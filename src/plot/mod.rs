@@ -127,7 +127,7 @@ pub struct ScoreSet {
 enum Content {
     Lr { lrs: LrTable, log_scale: bool },
     Runs(Vec<Curves>),
-    Scores { metric: String, sets: Vec<ScoreSet> },
+    Scores { what: String, sets: Vec<ScoreSet>, trivial: Option<(String, f64)> },
 }
 
 /// A chart: shown inline in a notebook (with the `evcxr` feature), saved as `.svg` or `.png`.
@@ -179,16 +179,18 @@ impl Chart {
         Ok(Chart::runs(&runs))
     }
 
-    /// Every run's score per recipe, with the mean and ± one standard deviation.
-    pub fn scores(metric: &str, sets: Vec<ScoreSet>) -> Self {
-        Chart { content: Content::Scores { metric: metric.to_string(), sets }, size: (1000, 550) }
+    /// Every run's score per recipe, with the mean and ± one standard deviation. `what` names
+    /// the score (`best dev rmse`, `out-of-fold rmse`); `trivial`, a trivial predictor's name and
+    /// score on the same rows, is drawn as a dashed line.
+    pub fn scores(what: &str, sets: Vec<ScoreSet>, trivial: Option<(String, f64)>) -> Self {
+        Chart { content: Content::Scores { what: what.to_string(), sets, trivial }, size: (1000, 550) }
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         match &self.content {
             Content::Lr { lrs, log_scale } => draw_lr(root, lrs, *log_scale),
             Content::Runs(runs) => draw_runs(root, runs),
-            Content::Scores { metric, sets } => draw_scores(root, metric, sets),
+            Content::Scores { what, sets, trivial } => draw_scores(root, what, sets, trivial.as_ref()),
         }
     }
 
@@ -364,15 +366,19 @@ fn score_range(values: &[f64]) -> (f64, f64) {
 }
 
 
-fn draw_scores<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, metric: &str, sets: &[ScoreSet]) -> std::result::Result<(), String> {
+fn draw_scores<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, what: &str, sets: &[ScoreSet], trivial: Option<&(String, f64)>) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let names: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
-    let values: Vec<f64> = sets.iter().flat_map(|s| s.best.iter().chain(&s.swa).copied()).collect();
+    let values: Vec<f64> = sets.iter().flat_map(|s| s.best.iter().chain(&s.swa).copied()).chain(trivial.map(|t| t.1)).collect();
+    let mut title = what.to_string();
+    if let Some(first) = title.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
     let (lo, hi) = score_range(&values);
     let mut builder = ChartBuilder::on(root);
     let mut chart = builder
-        .caption(format!("Best dev {metric} per recipe: every run, mean ± sd (triangles: averaged weights)"), ("sans-serif", 20))
+        .caption(format!("{title} per recipe: every run, mean ± sd (triangles: averaged weights)"), ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(60)
         .y_label_area_size(70)
@@ -387,11 +393,19 @@ fn draw_scores<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, metric: &str, 
         .disable_x_mesh()
         .x_labels(names.len().max(1) * 2 + 1)
         .x_label_formatter(&label)
-        .y_desc(format!("best dev {metric}"))
+        .y_desc(what)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .draw()
         .map_err(e)?;
+    if let Some((name, value)) = trivial {
+        let grey = RGBColor(120, 120, 120);
+        let right = names.len() as f64 - 0.5;
+        chart.draw_series(DashedLineSeries::new(vec![(-0.5, *value), (right, *value)], 8, 5, grey.stroke_width(2))).map_err(e)?;
+        chart
+            .draw_series(std::iter::once(Text::new(format!("{name}: {value:.4}"), (-0.45, *value), ("sans-serif", 13).into_font().color(&grey))))
+            .map_err(e)?;
+    }
     let n = names.len();
     for (i, s) in sets.iter().enumerate() {
         let c = colour(i, n);
