@@ -140,6 +140,10 @@ pub struct Summary {
     /// This recipe minus the recipe before it in the table, paired the same way.
     pub prev_diff_mean: Option<f64>,
     pub prev_diff_ci95: Option<(f64, f64)>,
+    /// The held-out test score (`data.test`) of this recipe minus the first recipe's, paired by
+    /// seed, with its 95% interval: the same comparison on data that chose nothing.
+    pub test_diff_mean: Option<f64>,
+    pub test_diff_ci95: Option<(f64, f64)>,
     /// How many of the recipe's runs collapsed to a constant or a single class.
     pub collapsed: usize,
 }
@@ -382,6 +386,10 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
         let diffs: Vec<f64> = mine.iter().filter_map(|r| other.iter().find(|o| o.seed == r.seed).map(|o| r.best - o.best)).collect();
         paired(&diffs)
     };
+    let versus_test = |mine: &[&Row], other: &[&Row]| {
+        let diffs: Vec<f64> = mine.iter().filter_map(|r| other.iter().find(|o| o.seed == r.seed).and_then(|o| Some(r.test? - o.test?))).collect();
+        if diffs.is_empty() { (None, None) } else { paired(&diffs) }
+    };
     let spread = |values: Vec<f64>| if values.is_empty() { (None, None) } else { let (m, s) = mean_std(&values); (Some(m), Some(s)) };
     names
         .iter()
@@ -394,6 +402,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let (swa_test_mean, _) = spread(mine.iter().filter_map(|r| r.swa_test).collect());
             let (diff_mean, diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[0])) };
             let (prev_diff_mean, prev_diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[i - 1])) };
+            let (test_diff_mean, test_diff_ci95) = if i == 0 { (None, None) } else { versus_test(&mine, &of(names[0])) };
             let collapsed = mine.iter().filter(|r| r.collapsed).count();
             Summary {
                 recipe: name.to_string(),
@@ -410,6 +419,8 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
                 diff_ci95,
                 prev_diff_mean,
                 prev_diff_ci95,
+                test_diff_mean,
+                test_diff_ci95,
                 collapsed,
             }
         })
@@ -448,6 +459,9 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
     }
     head.push("vs previous row (paired, 95% CI)".into());
     head.push(format!("vs {} (paired, 95% CI)", first.recipe));
+    if test {
+        head.push(format!("test vs {} (paired, 95% CI)", first.recipe));
+    }
     let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for s in summaries {
         let mut cells = vec![if s.collapsed > 0 { format!("{} (!{} collapsed)", s.recipe, s.collapsed) } else { s.recipe.clone() }, s.runs.to_string(), spread(Some(s.mean), Some(s.std))];
@@ -459,6 +473,9 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
         }
         cells.push(difference(s.prev_diff_mean, s.prev_diff_ci95));
         cells.push(if s.recipe == first.recipe { "-".into() } else { difference(s.diff_mean, s.diff_ci95) });
+        if test {
+            cells.push(if s.recipe == first.recipe { "-".into() } else { difference(s.test_diff_mean, s.test_diff_ci95) });
+        }
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     if let Some(t) = trivial {
@@ -503,6 +520,12 @@ pub fn table_with(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
     if let Some(t) = trivial {
         out.push_str(&format!("{:<24} {:>5} {:>22}\n", t.name, "-", format!("{} {:.4}", t.metric, t.value)));
     }
+    if let Some(few) = summaries.iter().map(|s| s.runs).filter(|&n| n > 1).min().filter(|&n| n < 3) {
+        out.push_str(&format!(
+            "! intervals over {few} seeds: a t interval with {} degree(s) of freedom is very wide, or narrow by luck; run at least 3 seeds before reading it\n",
+            few - 1
+        ));
+    }
     let collapsed: usize = summaries.iter().map(|s| s.collapsed).sum();
     if collapsed > 0 {
         out.push_str(&format!("! {collapsed} run(s) collapsed to a constant prediction or a single class: their scores measure a failed training, not the recipe\n"));
@@ -522,7 +545,11 @@ pub fn table(summaries: &[Summary]) -> String {
     if test {
         out.push_str(&format!(" {:>18}", "test (mean ± sd)"));
     }
-    out.push_str(&format!(" {:>32} {:>32}\n", "vs previous (paired, 95% CI)", format!("vs {first} (paired, 95% CI)")));
+    out.push_str(&format!(" {:>32} {:>32}", "vs previous (paired, 95% CI)", format!("vs {first} (paired, 95% CI)")));
+    if test {
+        out.push_str(&format!(" {:>32}", format!("test vs {first} (paired)")));
+    }
+    out.push('\n');
     for s in summaries {
         let diff = if s.recipe == first { "-".into() } else { difference(s.diff_mean, s.diff_ci95) };
         let name = if s.collapsed > 0 { format!("{} !{}", s.recipe, s.collapsed) } else { s.recipe.clone() };
@@ -530,7 +557,12 @@ pub fn table(summaries: &[Summary]) -> String {
         if test {
             out.push_str(&format!(" {:>18}", pair(s.test_mean, s.test_std)));
         }
-        out.push_str(&format!(" {:>32} {:>32}\n", difference(s.prev_diff_mean, s.prev_diff_ci95), diff));
+        out.push_str(&format!(" {:>32} {:>32}", difference(s.prev_diff_mean, s.prev_diff_ci95), diff));
+        if test {
+            let t = if s.recipe == first { "-".into() } else { difference(s.test_diff_mean, s.test_diff_ci95) };
+            out.push_str(&format!(" {t:>32}"));
+        }
+        out.push('\n');
     }
     if summaries.iter().any(|s| s.prev_diff_ci95.is_some_and(|(lo, hi)| lo <= 0.0 && hi >= 0.0) || s.diff_ci95.is_some_and(|(lo, hi)| lo <= 0.0 && hi >= 0.0)) {
         out.push_str("~ the 95% interval holds 0: the difference is within the noise of the seeds\n");
@@ -561,6 +593,9 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
         "diff_mean",
         "diff_ci95_low",
         "diff_ci95_high",
+        "test_diff_mean",
+        "test_diff_ci95_low",
+        "test_diff_ci95_high",
         "collapsed",
     ])
     .map_err(csv_err)?;
@@ -583,6 +618,9 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
             opt(s.diff_mean),
             opt(s.diff_ci95.map(|c| c.0)),
             opt(s.diff_ci95.map(|c| c.1)),
+            opt(s.test_diff_mean),
+            opt(s.test_diff_ci95.map(|c| c.0)),
+            opt(s.test_diff_ci95.map(|c| c.1)),
             s.collapsed.to_string(),
         ])
         .map_err(csv_err)?;
