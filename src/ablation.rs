@@ -697,6 +697,19 @@ mod tests {
     }
 
     #[test]
+    fn the_test_difference_is_paired_by_seed_and_few_seeds_are_flagged() {
+        let with_test = |recipe: &str, seed: u64, test: f64| Row { test: Some(test), ..row(recipe, seed, 1.0, None) };
+        let rows = [with_test("base", 1, 2.0), with_test("base", 2, 2.5), with_test("new", 1, 1.9), with_test("new", 2, 2.3), with_test("new", 3, 0.0)];
+        let s = summarize(&rows);
+        // Seeds 1 and 2 pair (seed 3 has no baseline): differences -0.1 and -0.2.
+        assert!((s[1].test_diff_mean.unwrap() + 0.15).abs() < 1e-12, "{:?}", s[1]);
+        assert!(s[1].test_diff_ci95.is_some() && s[0].test_diff_mean.is_none());
+        let table = table_with(&s, None);
+        assert!(table.contains("test vs base (paired)") && table.contains("intervals over 2 seeds"), "{table}");
+        assert!(table_markdown(&s, None).contains("test vs base (paired, 95% CI)"));
+    }
+
+    #[test]
     fn paired_interval_matches_scipy() {
         // scipy.stats.ttest_rel-style interval: d = [0.1, 0.3, 0.2]; mean 0.2, sd 0.1,
         // half-width t(0.975, 2) * 0.1 / sqrt(3) = 4.302652730 * 0.057735027 = 0.248413.
