@@ -35,6 +35,7 @@ pub mod data;
 pub mod error;
 pub mod files;
 pub mod groups;
+pub mod human;
 #[cfg(feature = "kernel")]
 pub mod kernel;
 pub mod metrics;

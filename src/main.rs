@@ -393,7 +393,7 @@ fn plan_script(path: &std::path::Path, sets: &[(String, String)], lr_csv: Option
     }
     if estimate.is_some() && plans.len() > 1 {
         let total: f64 = plans.iter().filter_map(|p| p.estimate.as_ref()).map(|e| e.total_seconds()).sum();
-        println!("== all planned runs: about {} on this machine", tunelab::progress::duration(total));
+        println!("== all planned runs: about {} on this machine", tunelab::human::duration(total));
     }
     if lr_csv.is_some() || plot.is_some() {
         let chosen = choose_plan(&plans, run)?;

@@ -181,15 +181,7 @@ impl<W: Write> ProgressLines<W> {
     }
 }
 
-/// `1h 02m`, `7m 05s`, `12s`.
-pub fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match (s / 3600, s % 3600 / 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, m, sec) => format!("{m}m {sec:02}s"),
-        (h, m, _) => format!("{h}h {m:02}m"),
-    }
-}
+pub use crate::human::duration;
 
 impl<W: Write> Observer for ProgressLines<W> {
     fn started(&mut self, resolved: &Resolved, state: &TrainState) -> Result<()> {

@@ -462,7 +462,7 @@ impl Estimate {
 
 impl std::fmt::Display for Estimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::progress::duration;
+        use crate::human::duration;
         write!(
             f,
             "estimated time: {} a run ({:.2} s per optimizer step × {}, {:.2} s per evaluation × {})",
