@@ -176,6 +176,7 @@ impl Ablation {
         }
         // Every recipe is checked against the model and the data before the folder is made.
         self.plans(base)?;
+        self.check_folder()?;
         let trivial = Trivial::of(base)?;
         let manifest = self.manifest(base);
         check_manifests(&self.out, Some(&manifest))?;
@@ -194,7 +195,7 @@ impl Ablation {
             spec.recipe = recipe.clone();
             spec.training.seed = seed;
             spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
-            let control = RunControl { out: Some(self.out.join(format!("{}-seed{seed}", slug(name)))), force: true, quiet: control.quiet, interrupt: control.interrupt.clone(), ..RunControl::default() };
+            let control = RunControl { out: Some(self.job_dir(name, seed)), force: true, quiet: control.quiet, interrupt: control.interrupt.clone(), ..RunControl::default() };
             let mut row = if spec.data.cv.is_some() { cv_row(&spec, &control, name, seed)? } else { self.run_row(&spec, &control, name, seed)? };
             row.job = Some(index);
             files::append_line(&results, &row)?;
@@ -276,6 +277,62 @@ impl Ablation {
 }
 
 impl Ablation {
+    /// The folder of each job's run: `<recipe slug>-seed<seed>`.
+    fn job_dir(&self, name: &str, seed: u64) -> PathBuf {
+        self.out.join(format!("{}-seed{seed}", slug(name)))
+    }
+
+    /// Refuses, before anything is written: two recipes whose names give the same run folder, an
+    /// `out` folder holding files an ablation does not write, and a job's folder that is not a
+    /// tunelab run (tunelab never writes into, nor empties, a folder of yours).
+    fn check_folder(&self) -> Result<()> {
+        let mut slugs: Vec<(String, &str)> = Vec::new();
+        for (name, _) in &self.recipes {
+            if let Some((_, other)) = slugs.iter().find(|(s, _)| *s == slug(name)) {
+                return Err(Error::Invalid(format!(
+                    "ablation: the recipes `{other}` and `{name}` would share the run folder `{}-seed..`: give them names that differ in letters or digits",
+                    slug(name)
+                )));
+            }
+            slugs.push((slug(name), name));
+        }
+        let Ok(entries) = std::fs::read_dir(&self.out) else { return Ok(()) };
+        let jobs: Vec<PathBuf> = self.jobs().iter().map(|&(_, name, _, seed)| self.job_dir(name, seed)).collect();
+        let mut names: Vec<(String, bool)> = entries.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().map(|t| t.is_dir()).unwrap_or(false))).collect();
+        names.sort();
+        // An ablation's folder holds its shards' records; without one, the files are not ours.
+        let recorded = names.iter().any(|(n, _)| (n.starts_with("shard-") && n.ends_with(".json")) || (n.starts_with("results-") && n.ends_with(".jsonl")));
+        if let Some((first, _)) = names.first().filter(|_| !recorded) {
+            return Err(Error::Invalid(format!(
+                "{} already holds files ({first}) and is not an ablation's folder; nothing was changed: give the ablation a folder of its own",
+                self.out.display()
+            )));
+        }
+        for (name, is_dir) in names {
+            let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")).unwrap_or(&name);
+            let ours = if is_dir {
+                jobs.iter().any(|j| j.file_name().is_some_and(|f| f.to_string_lossy() == name))
+            } else {
+                matches!(base, "trivial.json" | "summary.csv" | "ablation.png")
+                    || (base.starts_with("shard-") && base.ends_with(".json"))
+                    || (base.starts_with("results-") && base.ends_with(".jsonl"))
+            };
+            if !ours {
+                return Err(Error::Invalid(format!(
+                    "{} holds {name}, which this ablation does not write; nothing was changed: give the ablation a folder of its own",
+                    self.out.display()
+                )));
+            }
+        }
+        for job in jobs.iter().filter(|j| std::fs::read_dir(j).is_ok_and(|mut d| d.next().is_some())) {
+            let foreign = if crate::cv::is_cv_folder(job) { None } else { crate::run_dir::RunDir::foreign_entry(job)? };
+            if let Some(why) = foreign {
+                return Err(Error::Invalid(format!("{}: not a tunelab run folder (it {why}); nothing was changed", job.display())));
+            }
+        }
+        Ok(())
+    }
+
     /// What every shard of this ablation must agree on (`shard-<i>-of-<n>.json` in its folder):
     /// the base specification (its device aside: shards may run on different machines), the
     /// recipes in order, and the seeds.

@@ -128,8 +128,8 @@ pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) 
     claim(&dir, spec)?;
     let mut folds_run = Vec::new();
     for k in (0..cv.folds).filter(|k| k % n == i) {
-        if fold_file(&dir, k).is_file() && control.interrupt.is_some() {
-            // Run again after an interrupt (a notebook), the folds already done are kept.
+        // Run again (after a stop, a kill, an interrupt), the folds already done are kept.
+        if fold_file(&dir, k).is_file() {
             folds_run.push(k);
             continue;
         }
@@ -153,18 +153,48 @@ fn validate(spec: &RunSpec) -> Result<()> {
 
 /// Makes the folder and writes the specification, or checks that the folder holds this one.
 fn claim(dir: &Path, spec: &RunSpec) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let entries: Vec<(String, bool)> = match std::fs::read_dir(dir) {
+        Ok(d) => d.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().map(|t| t.is_dir()).unwrap_or(false))).collect(),
+        Err(_) => Vec::new(),
+    };
+    // Only a cross-validation's own files: tunelab never writes into, nor deletes from, a folder of yours.
+    let mut foreign: Vec<&str> = entries.iter().filter(|(n, is_dir)| !cv_entry(n, *is_dir)).map(|(n, _)| n.as_str()).collect();
+    foreign.sort();
+    if let Some(f) = foreign.first() {
+        return Err(Error::Invalid(format!(
+            "{} already holds files and is not a cross-validation's folder (it holds {f}, which a cross-validation does not write); nothing was changed: choose another folder",
+            dir.display()
+        )));
+    }
     let path = dir.join(SPEC_FILE);
     if path.exists() {
         let mut stored = RunSpec::from_file(&path)?;
         // Shards may run on different devices.
         stored.training.device = spec.training.device;
         if &stored != spec {
-            return Err(Error::Invalid(format!("{} holds another cross-validation; choose another folder", dir.display())));
+            let what = crate::run_dir::differences(&serde_json::to_value(&stored).expect("serialises"), &serde_json::to_value(spec).expect("serialises"));
+            return Err(Error::Invalid(format!(
+                "{} holds another cross-validation (its spec.json differs in {}); choose another folder",
+                dir.display(),
+                what.join(", ")
+            )));
         }
         return Ok(());
     }
+    if !entries.is_empty() {
+        return Err(Error::Invalid(format!("{} already holds files but no {SPEC_FILE}; nothing was changed: choose another folder", dir.display())));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     files::atomic_write(&path, spec.to_json().as_bytes())
+}
+
+/// Whether a folder entry is one a cross-validation writes (its temporary copies included).
+fn cv_entry(name: &str, is_dir: bool) -> bool {
+    let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")).unwrap_or(name);
+    match base {
+        SPEC_FILE | "oof.tsv" | "cv.json" => !is_dir,
+        other => is_dir && name == other && other.strip_prefix("fold-").is_some_and(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit())),
+    }
 }
 
 fn fold_file(dir: &Path, k: usize) -> PathBuf {

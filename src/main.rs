@@ -41,7 +41,7 @@ enum Command {
         quiet: bool,
         /// Without a terminal (a log file, Slurm, nohup), a progress line is written to stderr every
         /// 30 s; this sets the interval (and prints lines instead of the bar on a terminal too).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         progress_every: Option<f64>,
         /// Also write TensorBoard event files into each run folder.
         #[arg(long)]
@@ -142,7 +142,7 @@ enum Command {
         quiet: bool,
         /// Without a terminal (a log file, Slurm, nohup), a progress line is written to stderr every
         /// 30 s; this sets the interval (and prints lines instead of the bar on a terminal too).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         progress_every: Option<f64>,
         /// Also write TensorBoard event files into the run folder.
         #[arg(long)]
@@ -162,7 +162,8 @@ enum Command {
     ///
     /// Example: tunelab predict runs/full-20261128-101500/best data/vader-movies/test.tsv --out predictions.tsv
     Predict {
-        /// The model folder (it holds tunelab.json).
+        /// The model folder (a run's best/ or swa/: it holds tunelab.json), or a cross-validation's
+        /// folder: then every fold's model predicts and the file gets their mean and each fold's.
         model_dir: PathBuf,
         /// The file to predict (.tsv, .csv or .jsonl with a header).
         file: PathBuf,
@@ -195,7 +196,7 @@ enum Command {
         quiet: bool,
         /// Without a terminal (a log file, Slurm, nohup), a progress line is written to stderr every
         /// 30 s; this sets the interval (and prints lines instead of the bar on a terminal too).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         progress_every: Option<f64>,
         /// Also write TensorBoard event files into the run folder.
         #[arg(long)]
@@ -435,6 +436,14 @@ fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<(String, String)>> {
             _ => anyhow::bail!("--set {s}: expected NAME=VALUE"),
         })
         .collect()
+}
+
+/// A number of seconds: finite, 0 or more, at most a day.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}`: give a number of seconds from 0 to 86400")),
+    }
 }
 
 fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {

@@ -163,13 +163,15 @@ pub struct ProgressLines<W: Write> {
     every: Duration,
     tracker: Tracker,
     last_line: Option<Instant>,
+    /// The step and dev score of the line written last.
+    written: Option<(usize, Option<f64>)>,
 }
 
 impl<W: Write> ProgressLines<W> {
     /// Lines every `every` to `out`, for a run of `resolved` whose optimizer steps take
     /// `examples_per_step` examples (batch size × accumulation).
     pub fn new(out: W, every: Duration, resolved: &Resolved, examples_per_step: usize) -> Self {
-        ProgressLines { out, every, tracker: Tracker::new(resolved, examples_per_step), last_line: None }
+        ProgressLines { out, every, tracker: Tracker::new(resolved, examples_per_step), last_line: None, written: None }
     }
 
     fn write(&mut self, log: &StepLog, now: Instant) {
@@ -178,6 +180,7 @@ impl<W: Write> ProgressLines<W> {
         let _ = writeln!(self.out, "{line}");
         let _ = self.out.flush();
         self.last_line = Some(now);
+        self.written = Some((log.step, self.tracker.last_dev));
     }
 }
 
@@ -211,8 +214,10 @@ impl<W: Write> Observer for ProgressLines<W> {
 
 impl<W: Write> Drop for ProgressLines<W> {
     fn drop(&mut self) {
-        // The last step, unless its line was just written.
-        if let Some(log) = self.tracker.last.take() {
+        // The last step, unless its line was just written (a dev score since then is news).
+        if let Some(log) = self.tracker.last.take()
+            && self.written != Some((log.step, self.tracker.last_dev))
+        {
             self.write(&log, Instant::now());
         }
     }

@@ -143,6 +143,18 @@ pub fn estimate(spec: &RunSpec, timed: usize) -> Result<crate::spec::Estimate> {
 /// it is: nothing is written, not even the lock.
 pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     let folder = RunDir::open(dir)?;
+    if folder.read_spec().is_ok_and(|s| s.data.cv.is_some_and(|c| c.fold.is_none())) {
+        return Err(Error::Invalid(format!(
+            "{}: a cross-validation's folder, not a run's; continue its folds with `tunelab train {} --out {}`",
+            dir.display(),
+            folder.spec_path().display(),
+            dir.display()
+        )));
+    }
+    // Resuming repairs and writes the folder: only a tunelab run's.
+    if let Some(why) = RunDir::foreign_entry(dir)? {
+        return Err(Error::Invalid(format!("{}: not a tunelab run folder (it {why}); resume changes only run folders, and nothing was changed", dir.display())));
+    }
     if let Some(run) = finished(&folder)? {
         return Ok(run);
     }

@@ -199,15 +199,16 @@ impl RunDir {
     /// is never emptied: tunelab deletes only what tunelab made.
     pub fn create(path: &Path, force: bool) -> Result<(RunDir, Lock)> {
         let occupied = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
-        if occupied && !force {
+        let foreign = if occupied { Self::foreign_entry(path)? } else { None };
+        if let Some(why) = &foreign {
             return Err(Error::Invalid(format!(
-                "{} already holds files (a run?); choose another folder, or pass --force to empty it and start over",
+                "{} already holds files and is not a tunelab run folder (it {why}); nothing was deleted: choose another folder",
                 path.display()
             )));
         }
-        if occupied && let Some(why) = Self::foreign_entry(path)? {
+        if occupied && !force {
             return Err(Error::Invalid(format!(
-                "{}: --force empties only a tunelab run folder, and this one {why}; nothing was deleted: choose another folder",
+                "{} already holds a run; choose another folder, or pass --force to empty it and start over",
                 path.display()
             )));
         }
@@ -224,37 +225,39 @@ impl RunDir {
         Ok((dir, lock))
     }
 
-    /// Why a non-empty folder is not recognisably a tunelab run (`None`: it is one): it must hold
-    /// a specification, and nothing but the files a run writes (see the module documentation;
-    /// TensorBoard event files, a fold's `oof.json`, and their temporary copies included).
+    /// Why a non-empty folder is not recognisably a tunelab run (`None`: it is one). A run folder
+    /// holds a `spec.json` that parses as a run specification, something only a run writes (its
+    /// logs, metrics, lock or model folders: a specification alone may be a file of yours), and
+    /// nothing but the files a run writes (see the module documentation; TensorBoard event
+    /// files, a fold's `oof.json`, and the temporary copies of these names included).
     pub fn foreign_entry(path: &Path) -> Result<Option<String>> {
         let run = RunDir { path: path.to_path_buf() };
+        let mut entries: Vec<(String, bool)> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
+            .collect();
+        entries.sort();
         // A run killed between taking its lock and writing its specification left only those.
-        let names: Vec<String> = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        let just_started = names.iter().all(|n| n == "lock" || n == ".spec.json.tmp");
-        if !run.spec_path().is_file() && !just_started {
-            let first = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).min();
-            return Ok(Some(format!("holds no {SPEC_FILE} (it holds {}, for one)", first.unwrap_or_default())));
+        if entries.iter().all(|(n, _)| n == "lock" || n == ".spec.json.tmp") {
+            return Ok(None);
         }
-        let mut foreign: Vec<String> = Vec::new();
-        for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".old"))).unwrap_or(&name);
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            let known = match base {
-                "best" | "swa" | "last" => is_dir,
-                SPEC_FILE | OLD_SPEC_FILE | "log.jsonl" | "eval.jsonl" | "metrics.json" | "lock" | "oof.json" => !is_dir,
-                other => !is_dir && other.starts_with("events.out.tfevents.") && other.contains(".tunelab"),
-            };
-            if !known {
-                foreign.push(name);
-            }
-        }
-        foreign.sort();
-        Ok(foreign.first().map(|f| {
+        let foreign: Vec<&str> = entries.iter().filter(|(n, is_dir)| !run_entry(n, *is_dir)).map(|(n, _)| n.as_str()).collect();
+        if let Some(f) = foreign.first() {
             let more = if foreign.len() > 1 { format!(" and {} other entries", foreign.len() - 1) } else { String::new() };
-            format!("also holds {f}{more}, which no run writes")
-        }))
+            return Ok(Some(format!("holds {f}{more}, which no run writes")));
+        }
+        if !run.spec_path().is_file() {
+            return Ok(Some(format!("holds no {SPEC_FILE}")));
+        }
+        if RunSpec::from_file(&run.spec_path()).is_err() {
+            return Ok(Some(format!("holds a {} that is not a run specification", run.spec_path().display())));
+        }
+        let written = entries.iter().any(|(n, _)| !matches!(n.as_str(), SPEC_FILE | OLD_SPEC_FILE) && !n.starts_with('.'));
+        if !written {
+            return Ok(Some(format!("holds only a {SPEC_FILE}, which may be yours: no run has written into it")));
+        }
+        Ok(None)
     }
 
     /// An existing run folder (it must hold a specification).
@@ -374,7 +377,8 @@ impl RunDir {
         }
         for entry in std::fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if files::is_temporary(&name) {
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if files::is_temporary(&name) && run_entry(&name, is_dir) {
                 files::remove_any(&entry.path())?;
                 notes.push(format!("removed the unfinished {}", entry.path().display()));
             }
@@ -392,6 +396,17 @@ impl RunDir {
             }
         }
         Ok((state, notes))
+    }
+}
+
+/// Whether a folder entry is one a run writes: its files and folders, TensorBoard event files,
+/// and the temporary copies of those names (`.best.tmp`, `.last.old`, `.log.jsonl.tmp`...).
+fn run_entry(name: &str, is_dir: bool) -> bool {
+    let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".old"))).unwrap_or(name);
+    match base {
+        "best" | "swa" | "last" => is_dir,
+        SPEC_FILE | OLD_SPEC_FILE | "log.jsonl" | "eval.jsonl" | "metrics.json" | "lock" | "oof.json" => !is_dir,
+        other => !is_dir && other.starts_with("events.out.tfevents.") && other.contains(".tunelab"),
     }
 }
 

@@ -58,7 +58,7 @@ fn runs_are_never_overwritten_and_replays_go_to_a_new_folder() {
     let before = std::fs::read(a.join("best/model.safetensors")).unwrap();
 
     let err = one_line_error(&tunelab(&["train", s(&spec_path), "--out", s(&a), "--quiet"], &runs));
-    assert!(err.contains("already holds files") && err.contains("--force"), "{err}");
+    assert!(err.contains("already holds a run") && err.contains("--force"), "{err}");
     assert_eq!(std::fs::read(a.join("best/model.safetensors")).unwrap(), before, "the run is untouched");
 
     // The README's replay: the stored specification carries no folder, so it trains anew elsewhere.

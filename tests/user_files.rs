@@ -310,3 +310,65 @@ fn a_missing_output_folder_and_a_nan_option_are_named() {
         assert!(err.contains("`evaluation.min_delta`") && err.contains("is not a finite number"), "{err}");
     }
 }
+
+/// The review's cases: `resume` of a folder that is not a run, a cross-validation or an ablation
+/// pointed at a folder of yours, `--force` on a folder holding only a specification, and two
+/// recipes whose names give one run folder. Each is refused with nothing changed.
+#[test]
+fn folders_that_are_not_tunelab_runs_are_never_written() {
+    let root = tempfile::tempdir().unwrap();
+    // resume: a folder with a valid spec.json and files of yours.
+    let archive = root.path().join("archive");
+    std::fs::create_dir_all(archive.join("best")).unwrap();
+    std::fs::write(archive.join("spec.json"), spec().to_json()).unwrap();
+    std::fs::write(archive.join("best/README.md"), "mine").unwrap();
+    std::fs::write(archive.join("notes.txt"), "mine").unwrap();
+    std::fs::write(archive.join(".draft.old"), "mine").unwrap();
+    let before = snapshot(&archive);
+    let err = one_line_error(&tunelab(&["resume", s(&archive)]));
+    assert!(err.contains("not a tunelab run folder") && err.contains("nothing was changed"), "{err}");
+    assert_eq!(snapshot(&archive), before);
+
+    // A cross-validation into a folder of yours (holding your cv.json and oof.tsv).
+    let exp = root.path().join("exp");
+    std::fs::create_dir_all(&exp).unwrap();
+    let cv_path = write(&exp, "cv.json", &cv_spec(2));
+    std::fs::write(exp.join("oof.tsv"), "mine").unwrap();
+    let before = snapshot(&exp);
+    let err = one_line_error(&tunelab(&["train", s(&cv_path), "--out", s(&exp), "--quiet"]));
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(snapshot(&exp), before);
+
+    // A cross-validation run again into its own folder keeps its finished folds; resume refuses it.
+    let cv = root.path().join("cv");
+    ok(&tunelab(&["train", s(&cv_path), "--out", s(&cv), "--quiet"]));
+    let folds = snapshot(&cv.join("fold-0"));
+    ok(&tunelab(&["train", s(&cv_path), "--out", s(&cv), "--quiet"]));
+    assert_eq!(snapshot(&cv.join("fold-0")), folds, "a finished fold is not trained again");
+    let err = one_line_error(&tunelab(&["resume", s(&cv)]));
+    assert!(err.contains("a cross-validation's folder"), "{err}");
+
+    // --force on a folder that holds only a specification (yours?) or a recipe.json of notes.
+    let spec_path = write(root.path(), "spec-in.json", &spec());
+    for (name, content) in [("spec.json", spec().to_json()), ("recipe.json", "{\"my\": \"notes\"}".to_string())] {
+        let mine = root.path().join(format!("mine-{name}"));
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join(name), &content).unwrap();
+        let err = one_line_error(&tunelab(&["train", s(&spec_path), "--out", s(&mine), "--force", "--quiet"]));
+        assert!(err.contains("not a tunelab run folder"), "{err}");
+        assert_eq!(std::fs::read_to_string(mine.join(name)).unwrap(), content);
+    }
+
+    // An ablation into a folder of yours, and two recipes sharing a run folder.
+    let adocs = root.path().join("adocs");
+    std::fs::create_dir_all(&adocs).unwrap();
+    std::fs::write(adocs.join("summary.csv"), "mine").unwrap();
+    let script = ablation_script(root.path(), "a.rhai", "vader-sample/train.tsv", 1e-3, &adocs);
+    let err = one_line_error(&tunelab(&["run", s(&script), "--quiet"]));
+    assert!(err.contains("is not an ablation's folder"), "{err}");
+    assert_eq!(std::fs::read_to_string(adocs.join("summary.csv")).unwrap(), "mine");
+    let text = std::fs::read_to_string(&script).unwrap().replace("name: \"b\"", "name: \"A\"");
+    std::fs::write(&script, text).unwrap();
+    let err = one_line_error(&tunelab(&["run", s(&script), "--quiet"]));
+    assert!(err.contains("would share the run folder"), "{err}");
+}

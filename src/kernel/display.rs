@@ -49,7 +49,11 @@ fn pretty(value: &impl serde::Serialize) -> String {
 
 /// A training's live progress: the line the logs show, and an HTML table with every group's LR.
 pub fn progress(p: &crate::progress::Progress) -> Bundle {
-    let state = if p.done { "done" } else { "training" };
+    let state = match (p.done, p.step >= p.total) {
+        (true, true) => "done",
+        (true, false) => "stopped",
+        (false, _) => "training",
+    };
     let lrs: String = p.lrs.iter().map(|(g, lr)| format!("<tr><td>{}</td><td>{lr:.3e}</td></tr>", escape(g))).collect();
     let width = 100.0 * p.step as f64 / p.total.max(1) as f64;
     let html = format!(
@@ -118,7 +122,8 @@ pub fn run(run: &Run) -> Vec<Bundle> {
     let mut text = if m.finished {
         format!("run finished after {} of {} steps: {}", m.steps, m.total_steps, run.dir.display())
     } else {
-        format!("run stopped after {} of {} steps (resumable): {}", m.steps, m.total_steps, run.dir.display())
+        let how = if run.dir.join("last").is_dir() { "resumable: resume(run) continues it" } else { "no checkpoint kept (training.keep): resume(run) starts it over" };
+        format!("run stopped after {} of {} steps ({how}): {}", m.steps, m.total_steps, run.dir.display())
     };
     if let Some(best) = &m.best {
         text.push_str(&format!("\nbest dev {} {:.4} at step {}", best.metric, best.value, best.step));
