@@ -8,6 +8,7 @@ ops.json is a list of requests, each {"op": ..., ...}:
   {"op": "kernel_info"}
   {"op": "execute", "code": "1 + 1", "interrupt_after": 0.3 (optional: seconds, then an
    interrupt_request on the control channel)}
+  {"op": "execute_all", "codes": ["1", "2"]}: every cell sent at once ("Run All"), one result each
   {"op": "complete", "code": "trai", "cursor_pos": 4}
   {"op": "inspect", "code": "recipe", "cursor_pos": 3}
   {"op": "is_complete", "code": "let r = recipe(#{"}
@@ -56,6 +57,13 @@ def main():
         kind, timeout = op["op"], op.get("timeout", 60)
         start = time.perf_counter()
         channel = client.shell_channel
+        if kind == "execute_all":
+            # "Run All": every cell sent at once, then each reply collected in order.
+            ids = [client.execute(code) for code in op["codes"]]
+            for msg_id in ids:
+                reply = reply_to(client.shell_channel, msg_id, timeout)
+                results.append({"msg_type": reply["msg_type"], "reply": reply["content"], "iopub": iopub_of(client, msg_id, timeout), "ms": 0})
+            continue
         if kind == "execute":
             msg_id = client.execute(op["code"], silent=op.get("silent", False))
             if "interrupt_after" in op:

@@ -289,7 +289,7 @@ print("not reached");"#;
     let last = updates.last().unwrap()["data"]["text/plain"].as_str().unwrap();
     assert!(last.contains("examples/s") && last.contains("ETA") && last.contains("LR "), "{last}");
     let summary = iopub(stopped, "display_data").into_iter().find(|d| !d["transient"]["display_id"].is_string()).unwrap()["data"]["text/plain"].as_str().unwrap().to_string();
-    assert!(summary.starts_with("run stopped after ") && summary.contains("of 480 steps (resumable)"), "{summary}");
+    assert!(summary.starts_with("run stopped after ") && summary.contains("of 480 steps (resumable"), "{summary}");
     let state: Value = serde_json::from_str(iopub(&results[1], "execute_result")[0]["data"]["text/plain"].as_str().unwrap()).unwrap();
     assert_eq!(state[0], false, "the run in scope is the stopped one");
     assert!(state[1].as_i64().unwrap() < 480);
@@ -314,4 +314,20 @@ fn a_cell_ending_with_a_semicolon_shows_no_value() {
     let results = drive(&kernel, json!([execute("40 + 2;"), execute("40 + 2")]));
     assert!(iopub(&results[0], "execute_result").is_empty(), "{}", results[0]);
     assert_eq!(iopub(&results[1], "execute_result")[0]["data"]["text/plain"], "42");
+}
+
+#[test]
+fn after_a_failed_cell_the_queued_cells_are_aborted_as_ipython_does() {
+    let kernel = start();
+    let results = drive(&kernel, json!([
+        // The first cell takes a moment, so that every cell is sent before the second one fails.
+        { "op": "execute_all", "codes": ["let a = 0; for i in 0..300000 { a = 1; }", "undefined_name + 1", "let b = 2;", "a + 1"] },
+        execute("a + 1"),
+    ]));
+    assert_eq!(results[0]["reply"]["status"], "ok");
+    assert_eq!(results[1]["reply"]["status"], "error");
+    assert_eq!(results[2]["reply"]["status"], "aborted", "{}", results[2]);
+    assert_eq!(results[3]["reply"]["status"], "aborted");
+    // A cell sent afterwards runs, in the same scope.
+    assert_eq!(iopub(&results[4], "execute_result")[0]["data"]["text/plain"], "2");
 }

@@ -330,6 +330,10 @@ async fn control_loop(mut socket: RouterSocket, kernel: Kernel) {
 }
 
 async fn shell_loop(mut socket: RouterSocket, kernel: Kernel, jobs: std::sync::mpsc::Sender<Job>) {
+    // After a cell fails (or is interrupted) with `stop_on_error`, the cells queued behind it
+    // ("Run All": requests made before the failure, by their header's date) are answered
+    // `aborted` instead of run, as IPython does. A request made after the failure runs.
+    let mut failed_at: Option<std::time::SystemTime> = None;
     while let Ok(frames) = socket.recv().await {
         let Some(request) = kernel.parse(frames) else { continue };
         kernel.iopub.status(&request, "busy").await;
@@ -338,10 +342,16 @@ async fn shell_loop(mut socket: RouterSocket, kernel: Kernel, jobs: std::sync::m
         let cursor = content["cursor_pos"].as_u64().unwrap_or(code.chars().count() as u64) as usize;
         let reply = match request.msg_type() {
             "kernel_info_request" => Some(kernel_info()),
+            "execute_request" if failed_at.is_some_and(|t| made_before(&request, t)) => {
+                Some(json!({ "status": "aborted", "execution_count": Value::Null, "user_expressions": {}, "payload": [] }))
+            }
             "execute_request" => {
                 let silent = content["silent"].as_bool().unwrap_or(false);
                 let store_history = content["store_history"].as_bool().unwrap_or(!silent);
-                Some(execute_request(&kernel, &request, &jobs, code, silent, store_history).await)
+                let reply = execute_request(&kernel, &request, &jobs, code, silent, store_history).await;
+                let stop = reply["status"] == "error" && content["stop_on_error"].as_bool().unwrap_or(true);
+                failed_at = stop.then(std::time::SystemTime::now);
+                Some(reply)
             }
             "complete_request" => Some(ask(&jobs, |reply| Job::Complete { code, cursor, reply }).await),
             "inspect_request" => Some(ask(&jobs, |reply| Job::Inspect { code, cursor, reply }).await),
@@ -363,6 +373,13 @@ async fn shell_loop(mut socket: RouterSocket, kernel: Kernel, jobs: std::sync::m
         }
         kernel.iopub.status(&request, "idle").await;
     }
+}
+
+/// Whether a request was made before `time`, by its header's `date` (ISO 8601, as every Jupyter
+/// client writes it); a request without a readable date is taken as made after.
+fn made_before(request: &Message, time: std::time::SystemTime) -> bool {
+    let date = request.header["date"].as_str().unwrap_or_default();
+    humantime::parse_rfc3339_weak(date.trim_end_matches('Z').split('+').next().unwrap_or_default()).is_ok_and(|made| made < time)
 }
 
 /// Asks the session's thread for a reply (completion, inspection).
@@ -408,4 +425,23 @@ async fn execute_request(
         }
     }
     error_reply(0, "SessionEnded", "the session's thread has ended; restart the kernel")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_request_made_before_a_failure_is_known_by_its_date() {
+        let request = super::Message {
+            identities: Vec::new(),
+            header: serde_json::json!({ "date": "2026-12-02T04:37:32.570254Z" }),
+            parent_header: serde_json::json!({}),
+            metadata: serde_json::json!({}),
+            content: serde_json::json!({}),
+            buffers: Vec::new(),
+        };
+        let after = humantime::parse_rfc3339("2026-12-02T04:37:33Z").unwrap();
+        let before = humantime::parse_rfc3339("2026-12-02T04:37:32Z").unwrap();
+        assert!(super::made_before(&request, after));
+        assert!(!super::made_before(&request, before));
+    }
 }
