@@ -133,7 +133,11 @@ pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) 
             folds_run.push(k);
             continue;
         }
-        run_fold(spec, &dir, k, control)?;
+        if !run_fold(spec, &dir, k, control)? {
+            // Interrupted (a notebook's stop button): the folds done so far stay; running the
+            // cross-validation again into this folder (`resume(cv)`) continues it.
+            return Ok(CvOutcome { dir, folds_run, result: None, shard: (i, n), folds: cv.folds });
+        }
         folds_run.push(k);
     }
     let done = (0..cv.folds).all(|k| fold_file(&dir, k).is_file());
@@ -202,7 +206,9 @@ fn fold_file(dir: &Path, k: usize) -> PathBuf {
 }
 
 /// Trains fold `k` and predicts it with the fold's best weights.
-fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Result<()> {
+/// Trains fold `k` and predicts it with the fold's best weights; `false`: the fold was
+/// interrupted before its end (nothing recorded for it).
+fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Result<bool> {
     let mut fold_spec = spec.clone();
     if let Some(cv) = fold_spec.data.cv.as_mut() {
         cv.fold = Some(k);
@@ -212,12 +218,7 @@ fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Resul
     let fold_control = RunControl { out: Some(out.clone()), force: true, stop_after: None, ..control.clone() };
     let run = fold_spec.run_with(&fold_control)?;
     if !run.metrics.finished {
-        return Err(Error::Invalid(format!(
-            "{}: fold {k} was interrupted at step {} of {}; run the cross-validation again into the same folder to continue",
-            dir.display(),
-            run.metrics.steps,
-            run.metrics.total_steps
-        )));
+        return Ok(false);
     }
     let best = run.metrics.best.clone().ok_or_else(|| Error::Invalid(format!("{}: the fold was never evaluated", out.display())))?;
     let train = fold_spec.data.load_train()?;
@@ -255,7 +256,7 @@ fn run_fold(spec: &RunSpec, dir: &Path, k: usize, control: &RunControl) -> Resul
             swa_outputs: swa_test_outputs,
         }),
     };
-    write_json(&fold_file(dir, k), &predictions)
+    write_json(&fold_file(dir, k), &predictions).map(|()| true)
 }
 
 /// The metrics of raw outputs (values, or class probabilities) against their targets.

@@ -25,12 +25,17 @@ fn spec() -> RunSpec {
     }
 }
 
+/// libtorch's random generator is global to the process: two trainings at once in this test
+/// binary would draw from it in turn, and neither would be reproducible. One at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn bytes(dir: &std::path::Path, file: &str) -> Vec<u8> {
     std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
 }
 
 #[test]
 fn an_interrupted_run_resumes_to_the_uninterrupted_weights() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let root = tempfile::tempdir().unwrap();
     let whole = spec().run_with(&RunControl { out: Some(root.path().join("whole")), quiet: true, ..RunControl::default() }).unwrap();
     assert!(whole.metrics.finished);
@@ -65,4 +70,24 @@ fn an_interrupted_run_resumes_to_the_uninterrupted_weights() {
     let losses = |run: &tunelab::Run| run.log.iter().map(|l| l.loss.to_bits()).collect::<Vec<_>>();
     assert_eq!(losses(&whole), losses(&done), "every step's loss, bit for bit");
     assert_eq!(whole.metrics.best, done.metrics.best);
+}
+
+/// An interrupted cross-validation keeps its finished folds and continues when run again into
+/// its folder (a notebook's `resume(cv)`), to the result of an uninterrupted one.
+#[test]
+fn an_interrupted_cross_validation_continues_to_the_same_result() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let mut cv = spec();
+    cv.data.dev = None;
+    cv.data.cv = Some(tunelab::spec::Cv { folds: 2, seed: 1, group_by: None, fold: None });
+    cv.training.epochs = 1;
+    let whole = tunelab::cv::run(&cv, &RunControl { out: Some(root.path().join("whole")), quiet: true, ..RunControl::default() }, None).unwrap();
+    let flag = Arc::new(AtomicBool::new(true));
+    let control = RunControl { out: Some(root.path().join("cut")), quiet: true, interrupt: Some(flag.clone()), ..RunControl::default() };
+    let cut = tunelab::cv::run(&cv, &control, None).unwrap();
+    assert!(cut.result.is_none() && cut.folds_run.is_empty(), "stopped in its first fold: {cut:?}");
+    flag.store(false, Ordering::SeqCst);
+    let done = tunelab::cv::run(&cv, &control, None).unwrap();
+    assert_eq!(done.result.unwrap(), whole.result.unwrap());
 }
