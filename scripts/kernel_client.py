@@ -9,6 +9,7 @@ ops.json is a list of requests, each {"op": ..., ...}:
   {"op": "execute", "code": "1 + 1", "interrupt_after": 0.3 (optional: seconds, then an
    interrupt_request on the control channel)}
   {"op": "execute_all", "codes": ["1", "2"]}: every cell sent at once ("Run All"), one result each
+  {"op": "execute_then_shutdown", "code": ..., "after": 0.5}: a shutdown_request while the cell runs
   {"op": "complete", "code": "trai", "cursor_pos": 4}
   {"op": "inspect", "code": "recipe", "cursor_pos": 3}
   {"op": "is_complete", "code": "let r = recipe(#{"}
@@ -57,6 +58,13 @@ def main():
         kind, timeout = op["op"], op.get("timeout", 60)
         start = time.perf_counter()
         channel = client.shell_channel
+        if kind == "execute_then_shutdown":
+            # A cell still running when the kernel is shut down (the notebook closed mid-training).
+            msg_id = client.execute(op["code"])
+            time.sleep(op.get("after", 0.5))
+            client.shutdown()
+            results.append({"msg_type": "none", "reply": {}, "iopub": [], "ms": 0})
+            continue
         if kind == "execute_all":
             # "Run All": every cell sent at once, then each reply collected in order.
             ids = [client.execute(code) for code in op["codes"]]

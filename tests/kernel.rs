@@ -331,3 +331,20 @@ fn after_a_failed_cell_the_queued_cells_are_aborted_as_ipython_does() {
     // A cell sent afterwards runs, in the same scope.
     assert_eq!(iopub(&results[4], "execute_result")[0]["data"]["text/plain"], "2");
 }
+
+#[test]
+fn shutting_down_during_a_training_stops_it_at_a_step_with_its_checkpoint() {
+    let mut kernel = start();
+    let train = r#"let d = data(#{ train: "tests/fixtures/vader-sample/train.tsv", dev: "tests/fixtures/vader-sample/dev.tsv",
+                columns: #{ text: "text", label: "score" }, kind: "regression" });
+let run = train(model("tests/fixtures/tiny_bert"), d, recipe(), training(#{ epochs: 16, batch_size: 8, max_length: 64, threads: 1 }));"#;
+    drive(&kernel, json!([{ "op": "execute_then_shutdown", "code": train, "after": 0.6 }]));
+    assert!(wait_exit(&mut kernel, Duration::from_secs(30)).success());
+    let runs: Vec<PathBuf> = std::fs::read_dir(kernel._dir.path().join("runs")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert!(!run.join("lock").exists(), "the run was closed, not killed");
+    assert!(run.join("last/state.json").is_file(), "stopped with its checkpoint");
+    let metrics: Value = serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["finished"], false);
+}

@@ -83,6 +83,8 @@ struct Kernel {
     signer: Signer,
     session: String,
     interrupt: Arc<AtomicBool>,
+    /// True while the session's thread runs a cell.
+    running: Arc<AtomicBool>,
     shutdown: mpsc::Sender<()>,
 }
 
@@ -97,9 +99,10 @@ async fn serve(info: ConnectionInfo) -> Result<()> {
     let iopub: PubSocket = bind(&info, info.iopub_port).await?;
     let iopub = Publisher { socket: Arc::new(Mutex::new(iopub)), signer: signer.clone(), session: session.clone() };
 
-    let (jobs, interrupt) = start_session().await?;
+    let running = Arc::new(AtomicBool::new(false));
+    let (jobs, interrupt) = start_session(running.clone()).await?;
     let (shutdown, mut shutdown_requested) = mpsc::channel(1);
-    let kernel = Kernel { iopub, signer, session, interrupt: interrupt.clone(), shutdown };
+    let kernel = Kernel { iopub, signer, session, interrupt: interrupt.clone(), running, shutdown };
 
     tokio::spawn(echo(heartbeat));
     tokio::spawn(async move {
@@ -124,7 +127,7 @@ async fn echo(mut socket: RepSocket) {
 }
 
 /// Starts the session's thread; returns its job queue and its interrupt flag.
-async fn start_session() -> Result<(std::sync::mpsc::Sender<Job>, Arc<AtomicBool>)> {
+async fn start_session(running: Arc<AtomicBool>) -> Result<(std::sync::mpsc::Sender<Job>, Arc<AtomicBool>)> {
     let (jobs, queue) = std::sync::mpsc::channel::<Job>();
     let (flag_tx, flag_rx) = oneshot::channel();
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -145,11 +148,13 @@ async fn start_session() -> Result<(std::sync::mpsc::Sender<Job>, Arc<AtomicBool
             while let Ok(job) = queue.recv() {
                 match job {
                     Job::Execute { code, silent, store_history, events } => {
+                        running.store(true, Ordering::SeqCst);
                         *sink.borrow_mut() = Some(events.clone());
                         *progress_sink.lock().unwrap_or_else(|e| e.into_inner()) = (!silent).then(|| events.clone());
                         execute(&mut session, &code, silent, store_history, &events);
                         *sink.borrow_mut() = None;
                         *progress_sink.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        running.store(false, Ordering::SeqCst);
                     }
                     Job::Complete { code, cursor, reply } => {
                         let _ = reply.send(help::complete(&session, &code, cursor));
@@ -306,8 +311,13 @@ impl Kernel {
         self.reply(socket, request, content.clone()).await;
         self.iopub.send(request, "shutdown_reply", content).await;
         self.iopub.status(request, "idle").await;
-        // A running cell is stopped where it can be (a training at a step boundary).
+        // A running cell is stopped where it can be (a training at a step boundary, with its
+        // checkpoint), and the kernel waits for it, a minute at most, before it exits.
         self.interrupt.store(true, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.running.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let _ = self.shutdown.send(()).await;
     }
 }
