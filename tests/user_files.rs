@@ -262,8 +262,8 @@ fn merge_refuses_shards_of_different_ablations() {
     assert!(idle.contains("shard 3/4 has no work: the ablation has 2 runs"), "{idle}");
 }
 
-/// 7. predict takes the columns the model was trained on; an unnamed label column that does not
-/// fit is ignored with a note.
+/// Item 7: predict takes the columns the model was trained on; an unnamed label column that
+/// does not fit is ignored with a note.
 #[test]
 fn predict_defaults_to_the_columns_the_model_was_trained_on() {
     let root = tempfile::tempdir().unwrap();
