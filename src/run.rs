@@ -393,12 +393,11 @@ impl Observer for FolderWriter<'_> {
 /// The progress a run shows: none when quiet; a bar on a terminal (the `cli` feature); otherwise
 /// a plain line to stderr every `control.progress_every` seconds (30 by default).
 fn progress_observer(control: &RunControl, setup: &Setup) -> Option<Box<dyn Observer>> {
-    use std::io::IsTerminal;
     if control.quiet {
         return None;
     }
     #[cfg(feature = "cli")]
-    if std::io::stderr().is_terminal() && control.progress_every.is_none() {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) && control.progress_every.is_none() {
         return Some(Box::new(crate::progress::ProgressBar::new(&setup.resolved)));
     }
     let every = std::time::Duration::from_secs_f64(control.progress_every.unwrap_or(30.0).max(0.0));
