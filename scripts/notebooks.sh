@@ -59,11 +59,11 @@ json.dump(spec, open(path, "w"), indent=1)
 PY
 mkdir -p target/evcxr
 
-# 3. evcxr's cache, compiled once (tunelab, torch-sys and every dependency: about 20 minutes on
+# 3. evcxr's cache, compiled once (tunelab, torch-sys and every dependency: 3.5 to 7 minutes measured on
 #    2 cores), so that nobody meets that compile in a notebook. Redone when Cargo.lock changes.
 stamp=target/evcxr/.prebuilt-$(sha256sum Cargo.lock | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  say "compiling tunelab for the Rust kernel once (about 20 minutes on 2 cores; later sessions reuse it)"
+  say "compiling tunelab for the Rust kernel once (3.5 to 7 minutes on 2 cores; later sessions reuse it)"
   start=$(date +%s)
   .venv/bin/python scripts/warm_evcxr.py notebooks/01-schedules.ipynb
   rm -f target/evcxr/.prebuilt-*

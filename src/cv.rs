@@ -372,27 +372,16 @@ pub fn predict_folds(dir: &Path, file: &Path, choice: &crate::predict::ColumnCho
         return Err(Error::Invalid(format!("{}: folds {} have no model yet (fold-<k>/best); run them first", dir.display(), missing.join(", "))));
     }
     let batch = spec.training.eval_batch_size;
-    let mut folds = Vec::with_capacity(models.len());
-    let mut read: Option<(crate::data::Dataset, Predictions, Vec<String>)> = None;
-    for path in &models {
-        let (model, trained) = crate::predict::load(path)?;
-        let (data, notes) = match read.take() {
-            Some((data, first, notes)) => {
-                read = Some((data.clone(), first, notes.clone()));
-                (data, notes)
-            }
-            None => {
-                let (data, notes) = crate::predict::read_input(&model, trained.or(Some(spec.data.columns.clone())), file, choice)?;
-                (data, notes)
-            }
-        };
-        let p = crate::precision::autocast(spec.training.precision, || Predictions::of(&model, &data, batch))?;
-        folds.push(p.outputs.clone());
-        if read.is_none() {
-            read = Some((data, p, notes));
-        }
+    // The folds share one specification, so the file is read once, for fold 0's model.
+    let (first_model, trained) = crate::predict::load(&models[0])?;
+    let (data, notes) = crate::predict::read_input(&first_model, trained.or(Some(spec.data.columns.clone())), file, choice)?;
+    let predict = |model: &Model| crate::precision::autocast(spec.training.precision, || Predictions::of(model, &data, batch));
+    let first = predict(&first_model)?;
+    drop(first_model);
+    let mut folds = vec![first.outputs.clone()];
+    for path in &models[1..] {
+        folds.push(predict(&crate::predict::load(path)?.0)?.outputs);
     }
-    let (data, first, notes) = read.expect("at least 2 folds");
     let outputs = mean_outputs(&folds.iter().collect::<Vec<_>>());
     let targets: Vec<f64> = data.examples.iter().map(|e| e.label).collect();
     let metrics = data.labelled.then(|| score_outputs(&first.task, &outputs, &targets));
@@ -413,9 +402,8 @@ impl Ensemble {
         for (i, line) in lines.enumerate() {
             out.push_str(line);
             for fold in &self.folds {
-                let one = Predictions { outputs: vec![fold[i].clone()], ids: vec![String::new()], truth: None, metrics: None, task: self.mean.task.clone() };
                 out.push('\t');
-                out.push_str(&one.prediction(0));
+                out.push_str(&crate::predict::predicted(&self.mean.task, &fold[i]));
             }
             out.push('\n');
         }

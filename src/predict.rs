@@ -52,14 +52,7 @@ impl Predictions {
 
     /// The predicted value (regression) or class (classification) of row `i`.
     pub fn prediction(&self, i: usize) -> String {
-        match &self.task {
-            Task::Regression => self.outputs[i][0].to_string(),
-            Task::Classification { labels } => {
-                let p = &self.outputs[i];
-                let best = (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b });
-                labels[best].clone()
-            }
-        }
+        predicted(&self.task, &self.outputs[i])
     }
 
     /// The predictions as TSV: `id`, `label` (when known), `prediction`, and `p_<class>` per class.
@@ -90,6 +83,17 @@ impl Predictions {
     /// Writes [`Predictions::to_tsv`] to a file, atomically.
     pub fn write_tsv(&self, path: &Path) -> Result<()> {
         atomic_write(path, self.to_tsv().as_bytes())
+    }
+}
+
+/// The predicted value (regression) or most probable class (classification) of one output row.
+pub fn predicted(task: &Task, output: &[f64]) -> String {
+    match task {
+        Task::Regression => output[0].to_string(),
+        Task::Classification { labels } => {
+            let best = (0..output.len()).fold(0, |b, c| if output[c] > output[b] { c } else { b });
+            labels[best].clone()
+        }
     }
 }
 
