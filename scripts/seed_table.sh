@@ -10,26 +10,35 @@
 # skips the rows it already has (a stopped shard continues). ROWS=7 in the environment runs
 # the first 7 rows only (the article's; the 8th is ours). The fold models (about 150 MB per fold) are deleted once their cross-validation has scored them; what stays (the
 # rows, each cross-validation's cv.json and oof.tsv, each fold's metrics.json) is what
-# `tunelab merge results/seed-table/<dataset>` re-reads. Two datasets side by side use both
-# cores (each process runs one thread).
+# `tunelab merge results/seed-table/<dataset>` re-reads, and each fold's oof.json (its held-out
+# and test predictions, for the bootstrap over test sentences). Two datasets side by side use
+# both cores (each process runs one thread).
+#
+# The repeated k-fold measurement of RESULTS.md: two rows, three new fold assignments each,
+#   SHARDS=2 OUT=results/repeated-cv/amazon REPEATS=3 ONLY='["baseline", "+ frequent eval"]' \
+#     bash scripts/seed_table.sh amazon 0      (and shard 1 beside it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset=${1:?usage: scripts/seed_table.sh movies|amazon [SHARD...]}
 shift
-shards=("${@:-0 1 2}")
+n=${SHARDS:-3}
+shards=("${@:-$(seq -s ' ' 0 $((n - 1)))}")
 read -r -a shards <<< "${shards[*]}"
-out=results/seed-table/$dataset
+out=${OUT:-results/seed-table/$dataset}
+extra=()
+[ -n "${REPEATS:-}" ] && extra+=(--set "repeats=$REPEATS")
+[ -n "${ONLY:-}" ] && extra+=(--set "only=$ONLY")
 bin=${TUNELAB:-target/release/tunelab}
 [ -x "$bin" ] || cargo build --release
 for i in "${shards[@]}"; do
   started=$(date +%s)
-  "$bin" run scripts/seed_table.rhai --quiet --set "dataset=\"$dataset\"" --set "rows=${ROWS:-0}" --shard "$i/3"
+  "$bin" run scripts/seed_table.rhai --quiet --set "dataset=\"$dataset\"" --set "rows=${ROWS:-0}" --set "out=\"$out\"" "${extra[@]}" --shard "$i/$n"
   # Only cross-validations that are complete (cv.json written): another shard may be running.
   for cv in "$out"/*/; do
     if [ -f "$cv/cv.json" ]; then
-      find "$cv" -path '*/fold-*' \( -name best -o -name swa -o -name last -o -name oof.json -o -name log.jsonl \) -prune -exec rm -rf {} +
+      find "$cv" -path '*fold-*' \( -name best -o -name swa -o -name last -o -name log.jsonl \) -prune -exec rm -rf {} +
     fi
   done
-  echo "seed-table $dataset shard $i/3: $(( $(date +%s) - started )) s"
+  echo "seed-table $dataset shard $i/$n: $(( $(date +%s) - started )) s"
 done
 "$bin" merge "$out"

@@ -58,6 +58,9 @@ pub struct Row {
     /// order (absent in rows written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<usize>,
+    /// A repeated cross-validation's score of each repeat (`best` is their mean).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeat_scores: Vec<f64>,
 }
 
 /// Whether metrics are those of a collapsed model (see [`crate::train::score`]).
@@ -80,29 +83,33 @@ impl Trivial {
     pub fn of(spec: &RunSpec) -> Result<Trivial> {
         let train = spec.data.load_train()?;
         let metric = spec.recipe.evaluation.select_by.unwrap_or(crate::train::default_metric(&train.task));
-        let parts: Vec<(crate::data::Dataset, crate::data::Dataset)> = match &spec.data.cv {
-            Some(cv) => {
-                let folds = spec.data.folds(&train)?;
-                (0..cv.folds).map(|k| train.split(|i| folds[i] != k)).collect()
-            }
-            None => vec![spec.data.load()?],
+        // One partition of the rows into (fit, held out) pairs per repeat of a cross-validation.
+        let partitions: Vec<Vec<(crate::data::Dataset, crate::data::Dataset)>> = match &spec.data.cv {
+            Some(cv) => (0..cv.repeats)
+                .map(|r| spec.data.folds_of(&train, r).map(|folds| (0..cv.folds).map(|k| train.split(|i| folds[i] != k)).collect()))
+                .collect::<Result<_>>()?,
+            None => vec![vec![spec.data.load()?]],
         };
-        let (mut outputs, mut targets): (Vec<Vec<f64>>, Vec<f64>) = (Vec::new(), Vec::new());
-        for (fit, held_out) in &parts {
-            let constant = constant_output(fit);
-            for e in &held_out.examples {
-                outputs.push(constant.clone());
-                targets.push(e.label);
+        let mut value = 0.0;
+        for parts in &partitions {
+            let (mut outputs, mut targets): (Vec<Vec<f64>>, Vec<f64>) = (Vec::new(), Vec::new());
+            for (fit, held_out) in parts {
+                let constant = constant_output(fit);
+                for e in &held_out.examples {
+                    outputs.push(constant.clone());
+                    targets.push(e.label);
+                }
             }
+            let scores = crate::train::score(&train.task, &tch::Tensor::from_slice2(&outputs), &targets);
+            value += scores.get(metric.name()).copied().unwrap_or(f64::NAN) / partitions.len() as f64;
         }
-        let scores = crate::train::score(&train.task, &tch::Tensor::from_slice2(&outputs), &targets);
         let name = match (&train.task, spec.data.cv.is_some()) {
             (crate::model::Task::Regression, false) => "trivial (training mean)",
             (crate::model::Task::Classification { .. }, false) => "trivial (class frequencies)",
             (crate::model::Task::Regression, true) => "trivial (each fold: its training folds' mean)",
             (crate::model::Task::Classification { .. }, true) => "trivial (each fold: its training folds' class frequencies)",
         };
-        Ok(Trivial { name: name.into(), metric: metric.name().into(), value: scores.get(metric.name()).copied().unwrap_or(f64::NAN) })
+        Ok(Trivial { name: name.into(), metric: metric.name().into(), value })
     }
 }
 
@@ -144,6 +151,14 @@ pub struct Summary {
     /// seed, with its 95% interval: the same comparison on data that chose nothing.
     pub test_diff_mean: Option<f64>,
     pub test_diff_ci95: Option<(f64, f64)>,
+    /// How many paired measurements `diff_ci95` counts: the seeds both recipes ran, times the
+    /// repeats of a repeated cross-validation.
+    pub diff_pairs: usize,
+    /// The paired bootstrap 95% interval over examples ([`crate::bootstrap`]) of this recipe
+    /// minus the first: on the out-of-fold predictions, and on the test file's (cross-validated
+    /// rows whose folders are there; see [`summarize_examples`]).
+    pub diff_boot95: Option<(f64, f64)>,
+    pub test_diff_boot95: Option<(f64, f64)>,
     /// How many of the recipe's runs collapsed to a constant or a single class.
     pub collapsed: usize,
 }
@@ -228,6 +243,7 @@ impl Ablation {
             dir: run.dir,
             collapsed: collapsed(&best.metrics),
             job: None,
+            repeat_scores: Vec::new(),
         })
     }
 }
@@ -246,11 +262,12 @@ fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result
         test: result.test_score,
         swa_test: result.swa_test_score,
         // Every fold's optimizer steps (the compute the row cost).
-        steps: (0..outcome.folds).filter_map(|k| crate::run_dir::RunDir { path: outcome.dir.join(format!("fold-{k}")) }.read_metrics().ok()).map(|m| m.steps).sum(),
+        steps: spec.data.cv.as_ref().map_or(Vec::new(), crate::cv::FoldJob::all).iter().filter_map(|job| crate::run_dir::RunDir { path: outcome.dir.join(job.name()) }.read_metrics().ok()).map(|m| m.steps).sum(),
         seconds: started.elapsed().as_secs_f64(),
         dir: outcome.dir,
         collapsed: collapsed(&result.oof),
         job: None,
+        repeat_scores: result.repeat_scores,
     })
 }
 
@@ -438,11 +455,19 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
         }
     }
     let of = |name: &str| -> Vec<&Row> { rows.iter().filter(|r| r.recipe == name).collect() };
-    // This recipe's runs minus another recipe's, paired by seed.
-    let versus = |mine: &[&Row], other: &[&Row]| {
-        let diffs: Vec<f64> = mine.iter().filter_map(|r| other.iter().find(|o| o.seed == r.seed).map(|o| r.best - o.best)).collect();
-        paired(&diffs)
+    // This recipe's runs minus another recipe's, paired by seed; with repeated cross-validations,
+    // by seed and repeat (each repeat draws other folds: the differences then vary with the fold
+    // assignment too, which seeds alone never show).
+    let pairs = |mine: &[&Row], other: &[&Row]| -> Vec<f64> {
+        mine.iter()
+            .filter_map(|r| other.iter().find(|o| o.seed == r.seed).map(|o| (r, o)))
+            .flat_map(|(r, o)| match r.repeat_scores.len() {
+                n if n > 1 && n == o.repeat_scores.len() => r.repeat_scores.iter().zip(&o.repeat_scores).map(|(a, b)| a - b).collect(),
+                _ => vec![r.best - o.best],
+            })
+            .collect()
     };
+    let versus = |mine: &[&Row], other: &[&Row]| paired(&pairs(mine, other));
     let versus_test = |mine: &[&Row], other: &[&Row]| {
         let diffs: Vec<f64> = mine.iter().filter_map(|r| other.iter().find(|o| o.seed == r.seed).and_then(|o| Some(r.test? - o.test?))).collect();
         if diffs.is_empty() { (None, None) } else { paired(&diffs) }
@@ -461,6 +486,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let (prev_diff_mean, prev_diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[i - 1])) };
             let (test_diff_mean, test_diff_ci95) = if i == 0 { (None, None) } else { versus_test(&mine, &of(names[0])) };
             let collapsed = mine.iter().filter(|r| r.collapsed).count();
+            let diff_pairs = if i == 0 { 0 } else { pairs(&mine, &of(names[0])).len() };
             Summary {
                 recipe: name.to_string(),
                 metric: mine[0].metric.clone(),
@@ -478,10 +504,62 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
                 prev_diff_ci95,
                 test_diff_mean,
                 test_diff_ci95,
+                diff_pairs,
+                diff_boot95: None,
+                test_diff_boot95: None,
                 collapsed,
             }
         })
         .collect()
+}
+
+/// [`summarize`], with the paired bootstrap over examples of each recipe against the first
+/// ([`crate::bootstrap::paired`]): the rows are paired by seed (and repeat), every run of a
+/// recipe predicts the same examples, and one resample draws the same examples for all of them.
+/// It needs each row's predictions, which cross-validations keep (`fold-*/oof.json`, the test
+/// file's included); rows without them (runs on a dev file, folders moved away) leave the
+/// bootstrap out (`None`).
+pub fn summarize_examples(rows: &[Row]) -> Vec<Summary> {
+    let mut summaries = summarize(rows);
+    let predictions: std::collections::HashMap<&Path, crate::cv::CvPredictions> =
+        rows.iter().filter_map(|r| crate::cv::predictions(&r.dir).ok().map(|p| (r.dir.as_path(), p))).collect();
+    let Some(first) = summaries.first().map(|s| s.recipe.clone()) else { return summaries };
+    for s in summaries.iter_mut().skip(1) {
+        let pairs: Option<Vec<(&crate::cv::CvPredictions, &crate::cv::CvPredictions)>> = rows
+            .iter()
+            .filter(|r| r.recipe == s.recipe)
+            .filter_map(|r| rows.iter().find(|o| o.recipe == first && o.seed == r.seed).map(|o| (r, o)))
+            .map(|(r, o)| predictions.get(r.dir.as_path()).zip(predictions.get(o.dir.as_path())))
+            .collect();
+        let Some(pairs) = pairs.filter(|p| !p.is_empty()) else { continue };
+        let task = &pairs[0].0.task;
+        let same = |t: &[f64], u: &[f64]| t == u;
+        // Out of fold: each (seed, repeat) run on both sides, over the training rows.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let targets = &pairs[0].0.repeats[0].targets;
+        let mut comparable = true;
+        for (mine, base) in &pairs {
+            for (x, y) in mine.repeats.iter().zip(&base.repeats) {
+                comparable &= same(&x.targets, targets) && same(&y.targets, targets);
+                a.push(x.outputs.as_slice());
+                b.push(y.outputs.as_slice());
+            }
+        }
+        if comparable {
+            s.diff_boot95 = crate::bootstrap::paired(task, &s.metric, &a, &b, targets);
+        }
+        // The test file: each seed's fold ensemble on both sides.
+        let tests: Option<Vec<(&(Vec<f64>, Vec<Vec<f64>>), &(Vec<f64>, Vec<Vec<f64>>))>> = pairs.iter().map(|(m, b)| m.test.as_ref().zip(b.test.as_ref())).collect();
+        if let Some(tests) = tests {
+            let targets = &tests[0].0.0;
+            if tests.iter().all(|(x, y)| same(&x.0, targets) && same(&y.0, targets)) {
+                let a: Vec<&[Vec<f64>]> = tests.iter().map(|(x, _)| x.1.as_slice()).collect();
+                let b: Vec<&[Vec<f64>]> = tests.iter().map(|(_, y)| y.1.as_slice()).collect();
+                s.test_diff_boot95 = crate::bootstrap::paired(task, &s.metric, &a, &b, targets);
+            }
+        }
+    }
+    summaries
 }
 
 /// A paired difference as text: `+0.0123 [-0.0040, +0.0286]`, with `~` when the interval
@@ -494,6 +572,14 @@ fn difference(mean: Option<f64>, ci: Option<(f64, f64)>) -> String {
     }
 }
 
+/// An interval as text, `[-0.0040, +0.0286]`, with `~` when it holds 0.
+fn interval(ci: Option<(f64, f64)>) -> String {
+    match ci {
+        Some((lo, hi)) => format!("[{lo:+.4}, {hi:+.4}]{}", if lo <= 0.0 && hi >= 0.0 { " ~" } else { "" }),
+        None => "-".into(),
+    }
+}
+
 /// The summary as a Markdown table (for a results page): score, SWA and test columns as the runs
 /// have them, the paired differences to the previous and to the first recipe (`~`: the 95%
 /// interval holds 0, within noise), and the trivial predictor's score when known.
@@ -502,6 +588,7 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
     let metric = &first.metric;
     let swa = summaries.iter().any(|s| s.swa_mean.is_some());
     let test = summaries.iter().any(|s| s.test_mean.is_some());
+    let (boot, test_boot) = (summaries.iter().any(|s| s.diff_boot95.is_some()), summaries.iter().any(|s| s.test_diff_boot95.is_some()));
     let spread = |m: Option<f64>, s: Option<f64>| match (m, s) {
         (Some(m), Some(s)) => format!("{m:.4} ± {s:.4}"),
         (Some(m), None) => format!("{m:.4}"),
@@ -516,8 +603,14 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
     }
     head.push("vs previous row (paired, 95% CI)".into());
     head.push(format!("vs {} (paired, 95% CI)", first.recipe));
+    if boot {
+        head.push(format!("vs {}, bootstrap over examples (95%)", first.recipe));
+    }
     if test {
         head.push(format!("test vs {} (paired, 95% CI)", first.recipe));
+    }
+    if test_boot {
+        head.push(format!("test vs {}, bootstrap over examples (95%)", first.recipe));
     }
     let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for s in summaries {
@@ -530,8 +623,14 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
         }
         cells.push(difference(s.prev_diff_mean, s.prev_diff_ci95));
         cells.push(if s.recipe == first.recipe { "-".into() } else { difference(s.diff_mean, s.diff_ci95) });
+        if boot {
+            cells.push(interval(s.diff_boot95));
+        }
         if test {
             cells.push(if s.recipe == first.recipe { "-".into() } else { difference(s.test_diff_mean, s.test_diff_ci95) });
+        }
+        if test_boot {
+            cells.push(interval(s.test_diff_boot95));
         }
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
@@ -577,9 +676,9 @@ pub fn table_with(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
     if let Some(t) = trivial {
         out.push_str(&format!("{:<24} {:>5} {:>22}\n", t.name, "-", format!("{} {:.4}", t.metric, t.value)));
     }
-    if let Some(few) = summaries.iter().map(|s| s.runs).filter(|&n| n > 1).min().filter(|&n| n < 3) {
+    if let Some(few) = summaries.iter().map(|s| s.diff_pairs).filter(|&n| n > 1).min().filter(|&n| n < 3) {
         out.push_str(&format!(
-            "! intervals over {few} seeds: a t interval with {} degree(s) of freedom is very wide, or narrow by luck; run at least 3 seeds before reading it\n",
+            "! intervals over {few} paired runs (seeds × repeats): a t interval with {} degree(s) of freedom is very wide, or narrow by luck; run at least 3 seeds before reading it\n",
             few - 1
         ));
     }
@@ -594,6 +693,7 @@ pub fn table_with(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
 pub fn table(summaries: &[Summary]) -> String {
     let first = summaries.first().map(|s| s.recipe.as_str()).unwrap_or("");
     let test = summaries.iter().any(|s| s.test_mean.is_some());
+    let (boot, test_boot) = (summaries.iter().any(|s| s.diff_boot95.is_some()), summaries.iter().any(|s| s.test_diff_boot95.is_some()));
     let pair = |m: Option<f64>, s: Option<f64>| match (m, s) {
         (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
         _ => "-".into(),
@@ -603,8 +703,14 @@ pub fn table(summaries: &[Summary]) -> String {
         out.push_str(&format!(" {:>18}", "test (mean ± sd)"));
     }
     out.push_str(&format!(" {:>32} {:>32}", "vs previous (paired, 95% CI)", format!("vs {first} (paired, 95% CI)")));
+    if boot {
+        out.push_str(&format!(" {:>24}", "over examples (bootstrap)"));
+    }
     if test {
         out.push_str(&format!(" {:>32}", format!("test vs {first} (paired)")));
+    }
+    if test_boot {
+        out.push_str(&format!(" {:>24}", "test over examples"));
     }
     out.push('\n');
     for s in summaries {
@@ -615,14 +721,23 @@ pub fn table(summaries: &[Summary]) -> String {
             out.push_str(&format!(" {:>18}", pair(s.test_mean, s.test_std)));
         }
         out.push_str(&format!(" {:>32} {:>32}", difference(s.prev_diff_mean, s.prev_diff_ci95), diff));
+        if boot {
+            out.push_str(&format!(" {:>24}", interval(s.diff_boot95)));
+        }
         if test {
             let t = if s.recipe == first { "-".into() } else { difference(s.test_diff_mean, s.test_diff_ci95) };
             out.push_str(&format!(" {t:>32}"));
+        }
+        if test_boot {
+            out.push_str(&format!(" {:>24}", interval(s.test_diff_boot95)));
         }
         out.push('\n');
     }
     if summaries.iter().any(|s| s.prev_diff_ci95.is_some_and(|(lo, hi)| lo <= 0.0 && hi >= 0.0) || s.diff_ci95.is_some_and(|(lo, hi)| lo <= 0.0 && hi >= 0.0)) {
         out.push_str("~ the 95% interval holds 0: the difference is within the noise of the seeds\n");
+    }
+    if boot || test_boot {
+        out.push_str("the t intervals count seeds (and repeats); the bootstrap intervals resample the examples scored, the same resamples for both recipes\n");
     }
     out
 }
@@ -630,7 +745,7 @@ pub fn table(summaries: &[Summary]) -> String {
 /// Writes `summary.csv` and `ablation.png` for the rows into the ablation folder, and returns
 /// the summaries.
 pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
-    let summaries = summarize(rows);
+    let summaries = summarize_examples(rows);
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("{}: {e}", dir.join("summary.csv").display()));
     w.write_record([
@@ -653,6 +768,11 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
         "test_diff_mean",
         "test_diff_ci95_low",
         "test_diff_ci95_high",
+        "diff_pairs",
+        "diff_boot95_low",
+        "diff_boot95_high",
+        "test_diff_boot95_low",
+        "test_diff_boot95_high",
         "collapsed",
     ])
     .map_err(csv_err)?;
@@ -678,6 +798,11 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
             opt(s.test_diff_mean),
             opt(s.test_diff_ci95.map(|c| c.0)),
             opt(s.test_diff_ci95.map(|c| c.1)),
+            s.diff_pairs.to_string(),
+            opt(s.diff_boot95.map(|c| c.0)),
+            opt(s.diff_boot95.map(|c| c.1)),
+            opt(s.test_diff_boot95.map(|c| c.0)),
+            opt(s.test_diff_boot95.map(|c| c.1)),
             s.collapsed.to_string(),
         ])
         .map_err(csv_err)?;
@@ -705,7 +830,7 @@ mod tests {
     use super::*;
 
     fn row(recipe: &str, seed: u64, best: f64, swa: Option<f64>) -> Row {
-        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, test: None, swa_test: None, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false, job: None }
+        Row { recipe: recipe.into(), seed, metric: "rmse".into(), best, swa, test: None, swa_test: None, steps: 1, seconds: 0.0, dir: PathBuf::new(), collapsed: false, job: None, repeat_scores: Vec::new() }
     }
 
     #[test]
@@ -762,8 +887,23 @@ mod tests {
         assert!((s[1].test_diff_mean.unwrap() + 0.15).abs() < 1e-12, "{:?}", s[1]);
         assert!(s[1].test_diff_ci95.is_some() && s[0].test_diff_mean.is_none());
         let table = table_with(&s, None);
-        assert!(table.contains("test vs base (paired)") && table.contains("intervals over 2 seeds"), "{table}");
+        assert!(table.contains("test vs base (paired)") && table.contains("intervals over 2 paired runs"), "{table}");
         assert!(table_markdown(&s, None).contains("test vs base (paired, 95% CI)"));
+    }
+
+    #[test]
+    fn repeated_cross_validations_pair_by_seed_and_repeat() {
+        let repeated = |recipe: &str, seed: u64, scores: [f64; 3]| Row { repeat_scores: scores.to_vec(), ..row(recipe, seed, scores.iter().sum::<f64>() / 3.0, None) };
+        let rows = [repeated("base", 1, [1.0, 1.2, 0.9]), repeated("base", 2, [1.1, 1.0, 1.0]), repeated("new", 1, [0.9, 1.0, 0.9]), repeated("new", 2, [1.0, 1.0, 0.8])];
+        let s = summarize(&rows);
+        // Six (seed, repeat) differences: -0.1, -0.2, 0.0, -0.1, 0.0, -0.2.
+        let diffs = [-0.1, -0.2, 0.0, -0.1, 0.0, -0.2];
+        assert_eq!(s[1].diff_pairs, 6);
+        let (mean, ci) = paired(&diffs);
+        assert!((s[1].diff_mean.unwrap() - mean.unwrap()).abs() < 1e-12 && s[1].diff_ci95.is_some());
+        let (got, want) = (s[1].diff_ci95.unwrap(), ci.unwrap());
+        assert!((got.0 - want.0).abs() < 1e-12 && (got.1 - want.1).abs() < 1e-12);
+        assert!(!table_with(&s, None).contains("intervals over"), "6 paired runs are enough for the warning to stay quiet");
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //!
 //! In a notebook, `use tunelab::prelude::*;` brings what a cell needs.
 pub mod ablation;
+pub mod bootstrap;
 pub mod cv;
 pub mod data;
 pub mod error;

@@ -367,7 +367,7 @@ fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &Scri
             continue;
         }
         let trivial = tunelab::files::read_json(&a.out.join("trivial.json")).ok();
-        print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize(&a.rows), trivial.as_ref()));
+        print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize_examples(&a.rows), trivial.as_ref()));
         match &a.summaries {
             Some(_) => println!("summary.csv and ablation.png written to {}", a.out.display()),
             None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),
@@ -493,7 +493,8 @@ fn report_cv(outcome: &tunelab::cv::CvOutcome) -> anyhow::Result<()> {
     match &outcome.result {
         Some(result) => {
             print!("{result}");
-            println!("out-of-fold predictions in {}", outcome.dir.join("oof.tsv").display());
+            let oof = if result.repeats > 1 { "oof-repeat-<r>.tsv" } else { "oof.tsv" };
+            println!("out-of-fold predictions in {}", outcome.dir.join(oof).display());
         }
         None => println!("other folds are still to run; `tunelab merge {}` once they are", outcome.dir.display()),
     }

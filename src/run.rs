@@ -113,7 +113,7 @@ pub fn estimate(spec: &RunSpec, timed: usize) -> Result<crate::spec::Estimate> {
     let runs = match spec.data.cv.as_mut() {
         Some(cv) if cv.fold.is_none() => {
             cv.fold = Some(0);
-            cv.folds
+            cv.folds * cv.repeats
         }
         _ => 1,
     };

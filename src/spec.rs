@@ -161,6 +161,34 @@ pub struct Cv {
     /// in the specification of the whole cross-validation).
     #[serde(default)]
     pub fold: Option<usize>,
+    /// Repeated k-fold: the whole k-fold cross-validation runs `repeats` times, repeat `r`
+    /// assigning new folds with the seed `seed + r`; its score is the mean over the repeats.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub repeats: usize,
+    /// Which repeat this run belongs to (set with `fold` in each fold's run of a repeated
+    /// cross-validation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+impl Cv {
+    /// A k-fold cross-validation with fold seed `seed`, run once.
+    pub fn new(folds: usize, seed: u64) -> Cv {
+        Cv { folds, seed, group_by: None, fold: None, repeats: 1, repeat: None }
+    }
+
+    /// The seed of repeat `r`'s fold assignment.
+    pub fn seed_of(&self, repeat: usize) -> u64 {
+        self.seed.wrapping_add(repeat as u64)
+    }
 }
 
 /// Where the data is and how to read it.
@@ -231,6 +259,12 @@ impl DataSpec {
             (None, None) => Err(Error::Invalid("data.dev: no dev file; give one, or cross-validate with data.cv".into())),
             (Some(_), Some(_)) => Err(Error::Invalid("data.dev: with data.cv the folds are the dev sets; remove data.dev".into())),
             (Some(cv), None) => {
+                if cv.repeats == 0 {
+                    return Err(Error::Invalid("data.cv.repeats is 0: a cross-validation runs at least once (1, the default)".into()));
+                }
+                if let Some(r) = cv.repeat.filter(|&r| r >= cv.repeats) {
+                    return Err(Error::Invalid(format!("data.cv.repeat is {r}, but there are {} repeats", cv.repeats)));
+                }
                 let folds = self.folds(&train)?;
                 let k = cv.fold.unwrap_or(0);
                 if k >= cv.folds {
@@ -251,12 +285,18 @@ impl DataSpec {
         Dataset::read(path, &ReadOptions { group: None, ..self.options(self.test_limit) }, classes.as_deref()).map(Some)
     }
 
-    /// The fold of every training row (with `cv`).
+    /// The fold of every training row (with `cv`), in the repeat `cv.repeat` (the first without).
     pub fn folds(&self, train: &Dataset) -> Result<Vec<usize>> {
+        let repeat = self.cv.as_ref().and_then(|cv| cv.repeat).unwrap_or(0);
+        self.folds_of(train, repeat)
+    }
+
+    /// The fold of every training row in repeat `repeat` of a (repeated) cross-validation.
+    pub fn folds_of(&self, train: &Dataset, repeat: usize) -> Result<Vec<usize>> {
         let cv = self.cv.as_ref().ok_or_else(|| Error::Invalid("data.cv is not set".into()))?;
         let classes: Option<Vec<usize>> = matches!(train.task, Task::Classification { .. }).then(|| train.examples.iter().map(|e| e.label as usize).collect());
         let groups: Option<Vec<&str>> = cv.group_by.as_ref().map(|_| train.examples.iter().map(|e| e.group.as_deref().unwrap_or("")).collect());
-        crate::data::assign_folds(train.len(), cv.folds, cv.seed, classes.as_deref(), groups.as_deref())
+        crate::data::assign_folds(train.len(), cv.folds, cv.seed_of(repeat), classes.as_deref(), groups.as_deref())
             .map_err(|e| Error::Data { path: self.train.clone(), line: None, what: format!("data.cv: {e}") })
     }
 }

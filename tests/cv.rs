@@ -15,7 +15,7 @@ fn spec() -> RunSpec {
     let mut data = DataSpec::new(common::fixture("vader-sample/train.tsv"), "unused", "text", "score", TaskKind::Regression);
     data.dev = None;
     data.columns.id = Some("id".into());
-    data.cv = Some(Cv { folds: 3, seed: 5, group_by: None, fold: None });
+    data.cv = Some(Cv::new(3, 5));
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
@@ -151,7 +151,7 @@ fn a_shard_run_again_skips_the_jobs_it_already_recorded() {
     // The first shard of two ran its first job (a, seed 1) and was stopped in its second.
     let done = tunelab::ablation::Row {
         recipe: "a".into(), seed: 1, metric: "rmse".into(), best: 0.5, swa: None, test: None, swa_test: None,
-        steps: 2, seconds: 1.0, dir: root.path().join("a-seed1"), collapsed: false, job: Some(0),
+        steps: 2, seconds: 1.0, dir: root.path().join("a-seed1"), collapsed: false, job: Some(0), repeat_scores: Vec::new(),
     };
     tunelab::files::append_line(&root.path().join("results-0-of-2.jsonl"), &done).unwrap();
     let rows = ablation.run(&base, Some((0, 2)), &tunelab::RunControl { quiet: true, ..Default::default() }).unwrap();

@@ -12,7 +12,7 @@ fn cv_spec(label: &str, kind: TaskKind) -> RunSpec {
     let mut data = DataSpec::new(common::fixture("vader-sample/train.tsv"), "unused", "text", label, kind);
     data.dev = None;
     data.columns.id = Some("id".into());
-    data.cv = Some(Cv { folds: 3, seed: 5, group_by: None, fold: None });
+    data.cv = Some(Cv::new(3, 5));
     data.test = Some(common::fixture("vader-sample/dev.tsv"));
     RunSpec {
         model: common::fixture("tiny_bert"),

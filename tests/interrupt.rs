@@ -80,7 +80,7 @@ fn an_interrupted_cross_validation_continues_to_the_same_result() {
     let root = tempfile::tempdir().unwrap();
     let mut cv = spec();
     cv.data.dev = None;
-    cv.data.cv = Some(tunelab::spec::Cv { folds: 2, seed: 1, group_by: None, fold: None });
+    cv.data.cv = Some(tunelab::spec::Cv::new(2, 1));
     cv.training.epochs = 1;
     let whole = tunelab::cv::run(&cv, &RunControl { out: Some(root.path().join("whole")), quiet: true, ..RunControl::default() }, None).unwrap();
     let flag = Arc::new(AtomicBool::new(true));

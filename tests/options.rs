@@ -44,7 +44,7 @@ fn maximal() -> Vec<RunSpec> {
     a.data.dev_limit = Some(10);
     a.data.test = Some("data/vader-movies/test.tsv".into());
     a.data.test_limit = Some(10);
-    a.data.cv = Some(Cv { folds: 5, seed: 1, group_by: Some("source".into()), fold: Some(0) });
+    a.data.cv = Some(Cv { group_by: Some("source".into()), fold: Some(0), repeats: 3, repeat: Some(1), ..Cv::new(5, 1) });
     a.recipe.lr = LrLayout::Llrd { top_lr: 1e-4, decay: 0.9, head_lr: 1e-3 };
     a.recipe.warmup = Warmup::Fraction(0.1);
     a.recipe.decay = Decay::Cosine { cycles: 0.5, min_ratio: 0.0 };

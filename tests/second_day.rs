@@ -30,7 +30,7 @@ fn a_cross_validation_row_counts_its_folds_steps() {
     let root = tempfile::tempdir().unwrap();
     let mut base = spec();
     base.data.dev = None;
-    base.data.cv = Some(Cv { folds: 2, seed: 0, group_by: None, fold: None });
+    base.data.cv = Some(Cv::new(2, 0));
     let ablation = tunelab::ablation::Ablation { recipes: vec![("baseline".into(), Default::default())], seeds: vec![1], out: root.path().join("ab") };
     let rows = ablation.run(&base, None, &tunelab::RunControl { quiet: true, ..Default::default() }).unwrap();
     assert_eq!(rows[0].steps, 6, "two folds of 3 steps");

@@ -25,7 +25,7 @@ fn spec() -> RunSpec {
 fn cv_spec(folds: usize) -> RunSpec {
     let mut s = spec();
     s.data.dev = None;
-    s.data.cv = Some(Cv { folds, seed: 1, group_by: None, fold: None });
+    s.data.cv = Some(Cv::new(folds, 1));
     s.training.max_steps = Some(2);
     s
 }
@@ -205,7 +205,7 @@ fn a_shard_without_folds_says_it_has_no_work() {
     let path = write(root.path(), "cv.json", &cv_spec(3));
     let out = root.path().join("cv");
     let stdout = ok(&tunelab(&["train", s(&path), "--out", s(&out), "--shard", "4/5", "--quiet"]));
-    assert!(stdout.contains("shard 4/5 has no work: the cross-validation has 3 folds, and shards 0 to 2 of 5 run them"), "{stdout}");
+    assert!(stdout.contains("shard 4/5 has no work: the cross-validation has 3 fold runs, and shards 0 to 2 of 5 run them"), "{stdout}");
 }
 
 fn ablation_script(dir: &Path, name: &str, train: &str, lr: f64, out: &Path) -> PathBuf {

@@ -266,7 +266,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         for (i, r) in runs.into_iter().enumerate() {
             match r.try_cast::<RunRef>() {
                 Some(RunRef::Run(run)) => dirs.push(run.dir.clone()),
-                Some(RunRef::Cv(cv)) => dirs.extend(cv.folds_run.iter().map(|k| cv.dir.join(format!("fold-{k}")))),
+                Some(RunRef::Cv(cv)) => dirs.extend(cv.folds_run.iter().map(|job| cv.dir.join(job.name()))),
                 Some(RunRef::Planned(_)) => {} // planned, not trained
                 None => return Err(fail(Error::Invalid(format!("plot_runs: item {i} is not a run returned by train(..)")))),
             }
