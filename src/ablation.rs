@@ -549,7 +549,7 @@ pub fn summarize_examples(rows: &[Row]) -> Vec<Summary> {
             s.diff_boot95 = crate::bootstrap::paired(task, &s.metric, &a, &b, targets);
         }
         // The test file: each seed's fold ensemble on both sides.
-        let tests: Option<Vec<(&(Vec<f64>, Vec<Vec<f64>>), &(Vec<f64>, Vec<Vec<f64>>))>> = pairs.iter().map(|(m, b)| m.test.as_ref().zip(b.test.as_ref())).collect();
+        let tests: Option<Vec<(&crate::cv::Labelled, &crate::cv::Labelled)>> = pairs.iter().map(|(m, b)| m.test.as_ref().zip(b.test.as_ref())).collect();
         if let Some(tests) = tests {
             let targets = &tests[0].0.0;
             if tests.iter().all(|(x, y)| same(&x.0, targets) && same(&y.0, targets)) {

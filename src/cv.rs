@@ -378,8 +378,11 @@ pub struct CvPredictions {
     /// The selection metric.
     pub metric: String,
     pub repeats: Vec<OutOfFold>,
-    pub test: Option<(Vec<f64>, Vec<Vec<f64>>)>,
+    pub test: Option<Labelled>,
 }
+
+/// Targets, and one output row per target.
+pub type Labelled = (Vec<f64>, Vec<Vec<f64>>);
 
 /// Reads every fold's `oof.json` of the cross-validation in `dir` (an error names the folds not
 /// done yet).

@@ -332,7 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) if !defaults => RunSpec::from_file(&path)?,
                 _ => RunSpec::template(),
             };
-            print!("{}", spec.to_json());
+            print!("{}", spec.to_json_with_defaults());
             Ok(())
         }
         Command::Plot { runs, out, metric } => {

@@ -12,6 +12,11 @@
 //! p  ← p − lr / (1 − β1^t) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
 //! ```
 //!
+//! Two variants from Zhang et al. 2021 (*Revisiting Few-sample BERT Fine-tuning*, §3 and §5):
+//! `bias_correction: false` is the original BERT code's Adam (both corrections are 1), and an
+//! *anchor* per parameter ([`AdamW::anchor`]) makes weight decay pull towards the pre-trained
+//! weights instead of towards 0: `p ← p − lr · wd · (p − p₀)`.
+//!
 //! tch has AdamW too, but its state lives inside libtorch where it cannot be saved, and its
 //! `set_lr` overwrites every group's LR. Here the state (`m`, `v`, `t` per parameter) is plain
 //! tensors that a checkpoint stores, and [`AdamW::set_lrs`] takes one LR per LR group of the
@@ -31,11 +36,18 @@ pub struct AdamWConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// `false`: no bias correction of the moments (BERTAdam, the original BERT optimizer).
+    #[serde(skip_serializing_if = "is_true")]
+    pub bias_correction: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, bias_correction: true }
     }
 }
 
@@ -51,6 +63,8 @@ pub(crate) struct ParamState {
     /// Index into [`GroupTable::groups`].
     pub(crate) group: usize,
     pub(crate) weight_decay: f64,
+    /// What weight decay pulls this parameter towards (its pre-trained value), if not 0.
+    pub(crate) anchor: Option<Tensor>,
 }
 
 /// AdamW's state in a form a checkpoint stores: the moments as named tensors
@@ -110,10 +124,19 @@ impl AdamW {
                 step: 0,
                 group,
                 weight_decay: row.weight_decay,
+                anchor: None,
             });
         }
         let lrs = table.groups.iter().map(|g| g.lr).collect();
         Ok(AdamW { config, params, lrs })
+    }
+
+    /// Makes weight decay pull the parameter `name` towards its current value (pre-trained
+    /// weight decay; call before training). A checkpoint stores the anchors.
+    pub fn anchor(&mut self, name: &str) -> Result<()> {
+        let p = self.params.iter_mut().find(|p| p.name == name).ok_or_else(|| Error::Invalid(format!("no parameter `{name}` to anchor")))?;
+        p.anchor = Some(p.param.detach().copy());
+        Ok(())
     }
 
     /// Sets every LR group's learning rate for the next step (in the table's group order).
@@ -133,6 +156,9 @@ impl AdamW {
         for p in &self.params {
             tensors.push((format!("exp_avg.{}", p.name), p.exp_avg.shallow_clone()));
             tensors.push((format!("exp_avg_sq.{}", p.name), p.exp_avg_sq.shallow_clone()));
+            if let Some(a) = &p.anchor {
+                tensors.push((format!("anchor.{}", p.name), a.shallow_clone()));
+            }
         }
         AdamWState { tensors, steps: self.params.iter().map(|p| (p.name.clone(), p.step)).collect() }
     }
@@ -150,11 +176,17 @@ impl AdamW {
         for p in &self.params {
             get(format!("exp_avg.{}", p.name), &p.param)?;
             get(format!("exp_avg_sq.{}", p.name), &p.param)?;
+            if p.anchor.is_some() {
+                get(format!("anchor.{}", p.name), &p.param)?;
+            }
         }
         tch::no_grad(|| {
             for p in &mut self.params {
                 p.exp_avg.copy_(&tensors[&format!("exp_avg.{}", p.name)]);
                 p.exp_avg_sq.copy_(&tensors[&format!("exp_avg_sq.{}", p.name)]);
+                if let Some(a) = p.anchor.as_mut() {
+                    a.copy_(&tensors[&format!("anchor.{}", p.name)]);
+                }
                 p.step = steps.get(&p.name).copied().unwrap_or(0);
             }
         });
@@ -173,7 +205,7 @@ impl AdamW {
 
     /// One AdamW update of every parameter that has a gradient.
     pub fn step(&mut self) {
-        let AdamWConfig { beta1, beta2, eps } = self.config;
+        let AdamWConfig { beta1, beta2, eps, bias_correction } = self.config;
         tch::no_grad(|| {
             for p in &mut self.params {
                 let grad = p.param.grad();
@@ -182,13 +214,21 @@ impl AdamW {
                 }
                 let lr = self.lrs[p.group];
                 p.step += 1;
-                let _ = p.param.g_mul_scalar_(1.0 - lr * p.weight_decay);
+                match &p.anchor {
+                    // Towards the pre-trained value: p − lr·wd·(p − p₀).
+                    Some(a) if p.weight_decay != 0.0 => {
+                        let _ = p.param.g_sub_(&(&p.param - a).g_mul_scalar(lr * p.weight_decay));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let _ = p.param.g_mul_scalar_(1.0 - lr * p.weight_decay);
+                    }
+                }
                 let _ = p.exp_avg.lerp_(&grad, 1.0 - beta1);
                 // addcmul_(g, g, value=1-β2) computes v + ((1-β2)·g)·g.
                 let _ = p.exp_avg_sq.g_mul_scalar_(beta2).addcmul_(&grad.g_mul_scalar(1.0 - beta2), &grad);
                 let t = p.step as f64;
-                let bias_correction1 = 1.0 - beta1.powf(t);
-                let bias_correction2 = 1.0 - beta2.powf(t);
+                let (bias_correction1, bias_correction2) = if bias_correction { (1.0 - beta1.powf(t), 1.0 - beta2.powf(t)) } else { (1.0, 1.0) };
                 let step_size = lr / bias_correction1;
                 // One temporary, divided and shifted in place (PyTorch's `(v.sqrt() / bc2).add_(eps)`).
                 let denom = p.exp_avg_sq.sqrt().g_div_scalar_(bias_correction2.sqrt()).g_add_scalar_(eps);

@@ -42,7 +42,7 @@ use crate::metrics::Metric;
 use crate::model::{Model, Task};
 use crate::optim::AdamWConfig;
 use crate::schedule::{DecayShape, Phase, Schedule, StepsOrFraction};
-use crate::techniques::{Reinit, Swa};
+use crate::techniques::{Freeze, Loss, Reinit, Swa};
 
 /// The warm-up: a number of optimizer steps, or a fraction of the run (rounded up, as
 /// transformers' `warmup_ratio`). Written `{"steps": 50}` / `{"fraction": 0.1}`, or as a bare
@@ -204,6 +204,41 @@ pub struct Recipe {
     pub swa: Option<Swa>,
     pub evaluation: Eval,
     pub adamw: AdamWConfig,
+    /// What weight decay pulls the weights towards: 0 (AdamW), or the pre-trained weights
+    /// (Zhang et al. 2021 §5; parameters without pre-trained values, the head and re-initialised
+    /// blocks, still decay towards 0).
+    #[serde(skip_serializing_if = "DecayTowards::is_zero")]
+    pub weight_decay_towards: DecayTowards,
+    /// The training loss (absent: MSE for regression, cross-entropy for classification).
+    #[serde(deserialize_with = "some_or_name", skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Loss>,
+    /// Frozen bottom blocks, and gradual unfreezing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<Freeze>,
+}
+
+/// What weight decay pulls towards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecayTowards {
+    #[default]
+    Zero,
+    Pretrained,
+}
+
+impl DecayTowards {
+    fn is_zero(&self) -> bool {
+        *self == DecayTowards::Zero
+    }
+}
+
+/// Reads an optional tagged value written in full or by its name alone (`"huber"`).
+fn some_or_name<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> std::result::Result<Option<T>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(serde_json::Value::String(name)) => serde_json::from_value(serde_json::json!({ "kind": name })).map(Some).map_err(serde::de::Error::custom),
+        Some(value) => serde_json::from_value(value).map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 impl Default for Recipe {
@@ -218,6 +253,9 @@ impl Default for Recipe {
             swa: None,
             evaluation: Eval::default(),
             adamw: AdamWConfig::default(),
+            weight_decay_towards: DecayTowards::Zero,
+            loss: None,
+            freeze: None,
         }
     }
 }
@@ -259,7 +297,7 @@ impl Recipe {
         if !(self.evaluation.min_delta.is_finite() && self.evaluation.min_delta >= 0.0) {
             return Err(Error::Invalid(format!("evaluation.min_delta must be a non-negative number, got {}", self.evaluation.min_delta)));
         }
-        let AdamWConfig { beta1, beta2, eps } = self.adamw;
+        let AdamWConfig { beta1, beta2, eps, .. } = self.adamw;
         if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) {
             return Err(Error::Invalid(format!("AdamW: betas must be in [0, 1) and eps above 0, got {beta1}, {beta2}, {eps}")));
         }
@@ -284,6 +322,25 @@ impl Recipe {
                 (Some(start), schedules)
             }
         };
+        if let Some(loss) = &self.loss {
+            loss.validate(task)?;
+        }
+        // A group trains from the step its first block thaws (0: never frozen).
+        let thaw = match &self.freeze {
+            Some(f) => f.thaw_steps(table.num_layers())?,
+            None => Vec::new(),
+        };
+        let mut warnings = warnings;
+        if let (Some(r), false) = (&self.reinit, thaw.is_empty()) {
+            for b in r.blocks(table.num_layers())?.into_iter().filter(|b| Freeze::trains_from(&thaw, *b) > 0) {
+                warnings.push(format!("{b} is re-initialised and frozen: its random weights stay untrained until it thaws"));
+            }
+        }
+        let trains_from = table
+            .groups
+            .iter()
+            .map(|g| table.rows.iter().filter(|r| r.group == g.name).map(|r| Freeze::trains_from(&thaw, r.block)).min().unwrap_or(0))
+            .collect();
         let classification = matches!(task, Task::Classification { .. });
         Ok(Resolved {
             total_steps: total,
@@ -293,7 +350,32 @@ impl Recipe {
             schedules,
             select_by: self.evaluation.select_by.unwrap_or(Metric::default_for(classification)),
             warnings,
+            trains_from,
+            thaw,
         })
+    }
+
+    /// The techniques that the LR table does not show, in words, for the plan.
+    pub fn notes(&self, resolved: &Resolved) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(loss) = &self.loss {
+            notes.push(format!("training loss: {loss}"));
+        }
+        if !self.adamw.bias_correction {
+            notes.push("optimizer: Adam without bias correction (BERTAdam, as the original BERT code)".into());
+        }
+        if self.weight_decay_towards == DecayTowards::Pretrained {
+            notes.push(format!("weight decay {} towards the pre-trained weights (the head and re-initialised blocks: towards 0)", self.weight_decay));
+        }
+        if !resolved.thaw.is_empty() {
+            let thaw: Vec<String> = resolved
+                .thaw
+                .iter()
+                .map(|(b, s)| if *s == usize::MAX || *s >= resolved.total_steps { format!("{b} (the whole run)") } else { format!("{b} until step {s}") })
+                .collect();
+            notes.push(format!("frozen (no gradient, LR 0): {}", thaw.join(", ")));
+        }
+        notes
     }
 
     /// The schedule every group follows before SWA: warm-up, then the decay.
@@ -333,12 +415,16 @@ pub struct Resolved {
     pub select_by: Metric,
     /// Settings that are legal but probably not meant (an LLRD decay above 1...).
     pub warnings: Vec<String>,
+    /// Each group's first trained step (0, or later while all of its blocks are frozen: its LR
+    /// is 0 before), and each frozen block's (see [`Freeze::thaw_steps`]).
+    pub trains_from: Vec<usize>,
+    pub thaw: Vec<(crate::groups::Block, usize)>,
 }
 
 impl Resolved {
     /// Every group's learning rate at optimizer step `step`.
     pub fn lrs(&self, step: usize) -> Vec<f64> {
-        self.groups.iter().zip(&self.schedules).map(|(g, s)| g.lr * s.factor(step)).collect()
+        self.groups.iter().zip(&self.schedules).zip(&self.trains_from).map(|((g, s), &from)| if step < from { 0.0 } else { g.lr * s.factor(step) }).collect()
     }
 
     /// The learning rate of every group at every step of the run.

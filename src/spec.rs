@@ -360,6 +360,23 @@ impl RunSpec {
         serde_json::to_string_pretty(self).expect("a run specification serialises") + "\n"
     }
 
+    /// [`RunSpec::to_json`] with every key spelt out: the recipe keys that a run folder's
+    /// `spec.json` leaves out at their defaults (so that folders written before they existed
+    /// still read the same) are written too. What `tunelab spec` prints.
+    pub fn to_json_with_defaults(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("a run specification serialises");
+        let recipe = &mut value["recipe"];
+        for (key, default) in [("weight_decay_towards", serde_json::json!("zero")), ("loss", serde_json::Value::Null), ("freeze", serde_json::Value::Null)] {
+            if recipe.get(key).is_none() {
+                recipe[key] = default;
+            }
+        }
+        if recipe["adamw"].get("bias_correction").is_none() {
+            recipe["adamw"]["bias_correction"] = true.into();
+        }
+        serde_json::to_string_pretty(&value).expect("a run specification serialises") + "\n"
+    }
+
     /// Reads the data, loads the model on `device` with the head the data calls for, and
     /// resolves the recipe: every check that can fail before training happens here.
     pub fn prepare(&self, device: Device) -> Result<Prepared> {
@@ -417,6 +434,7 @@ impl RunSpec {
             let table = self.recipe.group_table(model)?;
             let mut resolved = self.recipe.resolve(&table, total, &train.task)?;
             resolved.warnings.extend(self.pooling_warning());
+            let notes = self.recipe.notes(&resolved);
             Ok(Plan {
                 name: self.training.name.clone(),
                 lrs: resolved.lr_table(),
@@ -426,6 +444,7 @@ impl RunSpec {
                 train_examples: train.len(),
                 estimate: None,
                 metric: resolved.select_by.name().to_string(),
+                notes,
             })
         })
     }
@@ -474,6 +493,8 @@ pub struct Plan {
     pub estimate: Option<Estimate>,
     /// The metric that would select the best weights.
     pub metric: String,
+    /// The recipe's techniques beyond the LR table, in words (the loss, frozen blocks...).
+    pub notes: Vec<String>,
 }
 
 /// A run's time, estimated from a few timed optimizer steps and one timed evaluation on the
@@ -524,6 +545,9 @@ impl std::fmt::Display for Plan {
         writeln!(f, "run `{}`: {} training examples, {} optimizer steps", self.name, self.train_examples, self.total_steps)?;
         if let Some(e) = &self.estimate {
             writeln!(f, "{e}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "{n}")?;
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;

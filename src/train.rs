@@ -110,12 +110,14 @@ pub struct Setup {
     pub evaluation: Eval,
     pub swa: Option<Swa>,
     pub steps_per_epoch: usize,
+    /// The training loss (`None`: the task's default).
+    pub loss: Option<crate::techniques::Loss>,
 }
 
 impl Setup {
     /// Gathers what the loop reads from a recipe and its resolution.
     pub fn new(train: Encoded, dev: Encoded, recipe: &Recipe, resolved: Resolved, settings: &TrainConfig, steps_per_epoch: usize) -> Self {
-        Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch }
+        Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch, loss: recipe.loss.clone() }
     }
 
     /// Whether the loop evaluates after `done` optimizer steps.
@@ -133,6 +135,8 @@ pub struct Trainer<'m> {
     pub state: TrainState,
     vars: HashMap<String, Tensor>,
     params: Vec<(String, Tensor)>,
+    /// Each parameter's first trained step, in the order of `params` (all 0 without freezing).
+    trains_from: Vec<usize>,
     /// The dev loss of predicting the training mean (regression) or the class prior.
     trivial_loss: f64,
     /// The next step's micro-batches, already on the device (see [`Trainer::step`]).
@@ -152,12 +156,24 @@ impl<'m> Trainer<'m> {
     /// A trainer at step 0 over the parameters of `table`.
     pub fn new(model: &'m mut Model, setup: &Setup, table: &crate::groups::GroupTable, recipe: &Recipe) -> Result<Self> {
         let vars = model.variables();
-        let optimizer = AdamW::new(table, &vars, recipe.adamw)?;
+        let mut optimizer = AdamW::new(table, &vars, recipe.adamw)?;
+        if recipe.weight_decay_towards == crate::recipe::DecayTowards::Pretrained {
+            // Only what the checkpoint gave has a pre-trained value: not the head, nor the
+            // re-initialised blocks (they decay towards 0).
+            let fresh = match &recipe.reinit {
+                Some(r) => r.blocks(table.num_layers())?,
+                None => Vec::new(),
+            };
+            for row in table.rows.iter().filter(|r| r.weight_decay > 0.0 && r.block != crate::groups::Block::Head && !fresh.contains(&r.block)) {
+                optimizer.anchor(&row.name)?;
+            }
+        }
         let params: Vec<(String, Tensor)> = table.rows.iter().map(|r| (r.name.clone(), vars[&r.name].shallow_clone())).collect();
+        let trains_from = table.rows.iter().map(|r| crate::techniques::Freeze::trains_from(&setup.resolved.thaw, r.block)).collect();
         let average = setup.swa.as_ref().map(|s| WeightAverage::new(s.averaging, &params));
         let trivial_loss = trivial_loss(&setup.train, &setup.dev);
         let scaler = (setup.settings.precision == Precision::Fp16).then(LossScaler::default);
-        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trivial_loss, prefetched: None, interrupt: None })
+        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trains_from, trivial_loss, prefetched: None, interrupt: None })
     }
 
     /// Runs optimizer steps until `stop_at` (at most the run's length), reporting to `observers`.
@@ -237,6 +253,12 @@ impl<'m> Trainer<'m> {
             _ => self.batches_for(setup, step, epoch_plan),
         };
         tch::manual_seed((config.seed as i64).wrapping_mul(1_000_003).wrapping_add(step as i64));
+        // Frozen blocks: no gradient (the backward pass skips them), so no update either.
+        if !setup.resolved.thaw.is_empty() {
+            for ((_, t), &from) in self.params.iter_mut().zip(&self.trains_from) {
+                let _ = t.set_requires_grad(step >= from);
+            }
+        }
         self.optimizer.zero_grad();
         // fp16: the loss is scaled up for the backward pass; a loss that overflowed leaves
         // infinite gradients, which the scaler finds and skips the step for.
@@ -245,7 +267,7 @@ impl<'m> Trainer<'m> {
         let mut losses = Vec::with_capacity(micro.batches.len());
         for (batch, targets, samples, tokens) in &micro.batches {
             let outputs = autocast(config.precision, || self.model.forward(batch, true));
-            let loss = self.model.head.loss(&outputs, targets);
+            let loss = crate::techniques::Loss::compute(setup.loss.as_ref(), &self.model.head.spec.task, &outputs, targets);
             losses.push(loss.detach());
             (loss * (scale / parts)).backward();
             self.state.throughput.samples += samples;

@@ -57,6 +57,10 @@ fn maximal() -> Vec<RunSpec> {
     a.training.bucket = Some(4);
     a.training.threads = Some(2);
     a.training.keep = Some(Keep::Models);
+    a.recipe.adamw.bias_correction = false;
+    a.recipe.weight_decay_towards = tunelab::recipe::DecayTowards::Pretrained;
+    a.recipe.loss = Some(tunelab::techniques::Loss::Huber { delta: 0.5 });
+    a.recipe.freeze = Some(tunelab::techniques::Freeze { embeddings: true, bottom_layers: 1, unfreeze_every: Some(5) });
     let mut b = RunSpec::template();
     b.recipe.lr = LrLayout::Grouped { sets: vec![LayerSet { name: "low".into(), blocks: vec![Block::Embeddings], lr: 1e-5 }], head_lr: 1e-4 };
     b.recipe.decay = Decay::StableDecay { decay_fraction: 0.1, shape: DecayShape::Linear, min_ratio: 0.0 };
@@ -69,6 +73,7 @@ fn maximal() -> Vec<RunSpec> {
     d.recipe.decay = Decay::InverseSqrt { timescale: Some(10) };
     let mut e = RunSpec::template();
     e.recipe.decay = Decay::CosineRestarts { cycles: 2.0 };
+    e.recipe.loss = Some(tunelab::techniques::Loss::CrossEntropy { label_smoothing: 0.1, class_weights: Some(vec![1.0, 2.0]) });
     vec![a, b, c, d, e]
 }
 
@@ -91,7 +96,7 @@ fn the_template_is_a_complete_specification() {
     let text = String::from_utf8(out.stdout).unwrap();
     let spec = RunSpec::from_json(&text, "stdout".as_ref()).unwrap();
     assert_eq!(spec, RunSpec::template());
-    for key in ["\"select_by\": null", "\"weight_decay\": 0.01", "\"clip_grad_norm\": 1.0", "\"keep\": null"] {
+    for key in ["\"select_by\": null", "\"weight_decay\": 0.01", "\"clip_grad_norm\": 1.0", "\"keep\": null", "\"loss\": null", "\"freeze\": null", "\"weight_decay_towards\": \"zero\"", "\"bias_correction\": true"] {
         assert!(text.contains(key), "{key} in {text}");
     }
 }

@@ -1,9 +1,14 @@
-//! The techniques that touch weights: re-initialising the top layers and averaging weights.
+//! The techniques: re-initialising the top layers, averaging weights, freezing blocks, and the
+//! training loss.
 //!
 //! Each is a plain value (serde, `Debug`, `Clone`) that a [`crate::recipe::Recipe`] holds and
 //! the trainer applies at a fixed point of the run.
+pub mod freeze;
+pub mod loss;
 pub mod reinit;
 pub mod swa;
 
+pub use freeze::Freeze;
+pub use loss::Loss;
 pub use reinit::{Reinit, ReinitReport};
 pub use swa::{Averaging, Swa, SwaLr, WeightAverage};

@@ -1,0 +1,137 @@
+"""Golden values for the fine-tuning literature's techniques beyond the seed article (issue 22),
+each implemented here from its paper with plain PyTorch, on the tiny BERT of tests/fixtures.
+
+Run with `make reference-venv && .venv-ref/bin/python scripts/reference/zoo_fixtures.py`.
+Writes tests/fixtures/zoo.safetensors (per case: the head's initial weights, the loss at every
+step, every parameter at the end) and tests/fixtures/zoo.json (each case's settings), which
+tests/zoo_golden.rs reads.
+
+Every case trains the encoder and a linear head on the pooler output for 8 optimizer steps on the
+fixture batch, dropout off, one LR for every parameter (1e-3) with 2 warm-up steps and linear
+decay (transformers' get_scheduler), weight decay on everything but biases and LayerNorm:
+
+- huber: the regression loss is F.huber_loss(delta=0.5).
+- mae: the regression loss is F.l1_loss.
+- cross_entropy: three classes, F.cross_entropy(weight=[1.0, 2.0, 0.5], label_smoothing=0.1).
+- bert_adam: the original BERT optimizer (Devlin et al. 2019, `optimization.py`'s
+  AdamWeightDecay; Zhang et al. 2021 §3), Adam *without bias correction*:
+  m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr (m / (sqrt(v) + eps) + wd p).
+- pretrained_decay: weight decay towards the pre-trained weights instead of towards 0 (Zhang
+  et al. 2021 §5, after Chen et al. 2020's RecAdam): p -= lr wd (p - p0) for every decayed
+  parameter of the pre-trained encoder (the new head decays towards 0 as usual), then AdamW's
+  update with its own weight decay off. wd is 5.0 here so that the two decays differ visibly.
+- freeze: the embeddings and layer 0 frozen (requires_grad False: no gradient, and AdamW keeps
+  no state for them), then gradually unfrozen (ULMFiT, Howard & Ruder 2018) from the top: layer 0
+  at step 3, the embeddings at step 6.
+"""
+
+import json
+import pathlib
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers import BertModel, get_scheduler
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+STEPS, WARMUP, LR, WD = 8, 2, 1e-3, 0.01
+
+
+class BertAdam(torch.optim.Optimizer):
+    """Adam without bias correction, weight decay added to the update (BERT's AdamWeightDecay)."""
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["m"] = torch.zeros_like(p)
+                    state["v"] = torch.zeros_like(p)
+                m, v = state["m"], state["v"]
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                update = m / (v.sqrt() + group["eps"])
+                if group["weight_decay"] > 0:
+                    update = update + group["weight_decay"] * p
+                p.add_(update, alpha=-group["lr"])
+
+
+def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None):
+    torch.manual_seed(11)
+    encoder = BertModel.from_pretrained(FIXTURES / "tiny_bert").eval()
+    head = torch.nn.Linear(32, classes)
+    tensors = {f"{name}.init.head.weight": head.weight.detach().clone(), f"{name}.init.head.bias": head.bias.detach().clone()}
+    batch = load_file(FIXTURES / "tiny_bert.safetensors")
+    targets = torch.tensor([0.5, -1.0, 2.0]) if classes == 1 else torch.tensor([0, 2, 1])
+    named = [(n, p) for n, p in encoder.named_parameters()] + [(f"head.{n}", p) for n, p in head.named_parameters()]
+    decayed = lambda n: not ("bias" in n or "LayerNorm" in n)
+    anchors = {n: p.detach().clone() for n, p in named if decayed(n) and not n.startswith("head.")}
+    # The pre-trained decay is applied by hand, so AdamW's own is off for those parameters.
+    own_wd = lambda n: 0.0 if (optimizer == "pretrained_decay" and n in anchors) or not decayed(n) else wd
+    groups = {}
+    for n, p in named:
+        groups.setdefault(own_wd(n), []).append(p)
+    param_groups = [{"params": ps, "lr": LR, "weight_decay": w} for w, ps in groups.items()]
+    opt = BertAdam(param_groups, lr=LR) if optimizer == "bert_adam" else torch.optim.AdamW(param_groups, betas=(0.9, 0.999), eps=1e-8)
+    sched = get_scheduler("linear", opt, num_warmup_steps=WARMUP, num_training_steps=STEPS)
+
+    def block(n):
+        if n.startswith("embeddings."):
+            return "embeddings"
+        if n.startswith("encoder.layer."):
+            return "layer." + n.split(".")[2]
+        return None
+
+    losses = []
+    for step in range(STEPS):
+        if frozen is not None:
+            for n, p in named:
+                p.requires_grad_(step >= frozen.get(block(n), 0))
+        opt.zero_grad(set_to_none=True)
+        out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
+        logits = head(out.pooler_output)
+        loss = loss_fn(logits.squeeze(-1) if classes == 1 else logits, targets)
+        loss.backward()
+        if optimizer == "pretrained_decay":
+            lr = opt.param_groups[0]["lr"]
+            with torch.no_grad():
+                for n, p in named:
+                    if n in anchors and p.grad is not None:
+                        p.sub_(lr * wd * (p - anchors[n]))
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    tensors[f"{name}.targets"] = targets.to(torch.float32)
+    tensors[f"{name}.losses"] = torch.tensor(losses, dtype=torch.float64)
+    for n, p in named:
+        tensors[f"{name}.final.{n}"] = p.detach().clone()
+    return tensors
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    cases = {
+        "huber": dict(loss_fn=lambda p, t: F.huber_loss(p, t, delta=0.5)),
+        "mae": dict(loss_fn=F.l1_loss),
+        "cross_entropy": dict(classes=3, loss_fn=lambda p, t: F.cross_entropy(p, t, weight=torch.tensor([1.0, 2.0, 0.5]), label_smoothing=0.1)),
+        "bert_adam": dict(loss_fn=F.mse_loss, optimizer="bert_adam"),
+        "pretrained_decay": dict(loss_fn=F.mse_loss, optimizer="pretrained_decay", wd=5.0),
+        "freeze": dict(loss_fn=F.mse_loss, frozen={"embeddings": 6, "layer.0": 3}),
+    }
+    tensors = {}
+    for name, kw in cases.items():
+        tensors.update(case(name, **kw))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, FIXTURES / "zoo.safetensors")
+    meta = {"steps": STEPS, "warmup": WARMUP, "lr": LR, "weight_decay": WD, "pretrained_decay_weight_decay": 5.0,
+            "huber_delta": 0.5, "class_weights": [1.0, 2.0, 0.5], "label_smoothing": 0.1,
+            "freeze": {"embeddings": True, "bottom_layers": 1, "unfreeze_every": 3}}
+    (FIXTURES / "zoo.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"wrote {len(cases)} cases to {FIXTURES / 'zoo.safetensors'}")

@@ -1,0 +1,133 @@
+//! The literature's techniques of issue 22 inside whole runs: a run stopped half-way and
+//! resumed in a fresh process is bit-identical to an uninterrupted one, frozen blocks are
+//! untouched (no update, no optimizer state) until they thaw, and the CLI and rhai accept them.
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::fixture;
+use tunelab::data::{Columns, TaskKind};
+use tunelab::groups::LrLayout;
+use tunelab::optim::AdamWConfig;
+use tunelab::recipe::{DecayTowards, Eval, Recipe, Warmup};
+use tunelab::techniques::{Freeze, Loss, Reinit};
+use tunelab::{DataSpec, RunSpec, TrainConfig};
+
+fn spec() -> RunSpec {
+    let mut data = DataSpec::new(fixture("vader-sample/train.tsv"), fixture("vader-sample/dev.tsv"), "text", "score", TaskKind::Regression);
+    data.columns = Columns::new("text", "score");
+    RunSpec {
+        model: fixture("tiny_bert"),
+        pooling: tunelab::Pooling::Pooler,
+        data,
+        recipe: Recipe {
+            lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },
+            warmup: Warmup::Steps(3),
+            reinit: Some(Reinit { top_layers: 1, ..Reinit::default() }),
+            evaluation: Eval { every: Some(5), ..Eval::default() },
+            adamw: AdamWConfig { bias_correction: false, ..AdamWConfig::default() },
+            weight_decay_towards: DecayTowards::Pretrained,
+            loss: Some(Loss::Huber { delta: 0.7 }),
+            freeze: Some(Freeze { embeddings: true, bottom_layers: 1, unfreeze_every: Some(10) }),
+            ..Recipe::default()
+        },
+        training: TrainConfig { epochs: 2, batch_size: 16, seed: 3, threads: Some(1), max_length: 64, ..TrainConfig::default() },
+    }
+}
+
+fn tunelab(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelab")).args(args).output().unwrap();
+    assert!(out.status.success(), "tunelab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn tensors(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(path).unwrap().into_iter().collect()
+}
+
+/// 30 steps straight against 15, a fresh process, and 15 more, with the layer-0 thaw (step 10)
+/// before the stop and the embeddings' (step 20) after it.
+#[test]
+fn a_resumed_run_with_the_new_techniques_is_bit_identical() {
+    let root = tempfile::tempdir().unwrap();
+    let spec_path = root.path().join("spec.json");
+    std::fs::write(&spec_path, spec().to_json()).unwrap();
+    let (straight, resumed) = (root.path().join("straight"), root.path().join("resumed"));
+    let sp = spec_path.to_str().unwrap();
+    tunelab(&["train", sp, "--out", straight.to_str().unwrap(), "--quiet"]);
+    tunelab(&["train", sp, "--out", resumed.to_str().unwrap(), "--quiet", "--stop-after", "15"]);
+    tunelab(&["resume", resumed.to_str().unwrap(), "--quiet"]);
+    for file in ["last/model/model.safetensors", "last/model/head.safetensors", "last/optimizer.safetensors", "best/model.safetensors", "log.jsonl", "eval.jsonl"] {
+        let (a, b) = (std::fs::read(straight.join(file)).unwrap(), std::fs::read(resumed.join(file)).unwrap());
+        assert!(a == b, "{file} differs between the straight and the resumed run");
+    }
+    // The optimizer checkpoint carries the pre-trained anchors.
+    let opt = tensors(&straight.join("last/optimizer.safetensors"));
+    assert!(opt.keys().any(|k| k.starts_with("anchor.encoder.layer.0.")), "anchors are checkpointed");
+    assert!(!opt.keys().any(|k| k.starts_with("anchor.head.") || k.starts_with("anchor.encoder.layer.1.")), "the head and the re-initialised layer decay towards 0");
+}
+
+#[test]
+fn frozen_blocks_do_not_move_and_get_no_optimizer_state_until_they_thaw() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = spec();
+    s.recipe.freeze = Some(Freeze { embeddings: true, bottom_layers: 1, unfreeze_every: Some(20) });
+    s.training.keep = Some(tunelab::spec::Keep::Resumable);
+    // 15 steps: layer 0 (thaws at 20) and the embeddings (40) never train.
+    let run = s.run_with(&tunelab::RunControl { out: Some(root.path().join("run")), quiet: true, stop_after: Some(15), ..Default::default() }).unwrap();
+    let pretrained = tensors(&fixture("tiny_bert/model.safetensors"));
+    let trained = tensors(&run.dir.join("last/model/model.safetensors"));
+    // The fixture's checkpoint names its tensors `bert.<name>`, as transformers saves them.
+    let moved = |prefix: &str| trained.iter().filter(|(k, _)| k.starts_with(prefix)).any(|(k, t)| !t.equal(&pretrained[&format!("bert.{k}")]));
+    assert!(trained.keys().filter(|k| k.starts_with("embeddings.") || k.starts_with("encoder.layer.0.")).count() >= 20);
+    assert!(!moved("embeddings.") && !moved("encoder.layer.0."), "frozen blocks are exactly the pre-trained weights");
+    assert!(moved("encoder.layer.1."), "the rest trains");
+    let opt = tensors(&run.dir.join("last/optimizer.safetensors"));
+    let zero = |k: &str| opt[k].abs().max().double_value(&[]) == 0.0;
+    assert!(zero("exp_avg.embeddings.word_embeddings.weight") && zero("exp_avg_sq.encoder.layer.0.output.dense.weight"), "no moments for frozen blocks");
+    // The log shows their LR at 0.
+    let log = std::fs::read_to_string(run.dir.join("log.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().nth(5).unwrap()).unwrap();
+    assert_eq!(first["lr"]["embeddings"], 0.0, "{first}");
+    assert_eq!(first["lr"]["layer.0"], 0.0, "{first}");
+    assert!(first["lr"]["layer.1"].as_f64().unwrap() > 0.0, "{first}");
+}
+
+#[test]
+fn scripts_and_specifications_name_bad_settings() {
+    let mut s = spec();
+    s.recipe.loss = Some(Loss::CrossEntropy { label_smoothing: 0.1, class_weights: None });
+    let err = s.plan().unwrap_err().to_string();
+    assert!(err.contains("recipe.loss: cross_entropy is a classification loss"), "{err}");
+    s.recipe.loss = Some(Loss::Huber { delta: 0.0 });
+    assert!(s.plan().unwrap_err().to_string().contains("huber's delta must be above 0"));
+    s.recipe.loss = None;
+    s.recipe.freeze = Some(Freeze { bottom_layers: 3, ..Freeze::default() });
+    assert!(s.plan().unwrap_err().to_string().contains("recipe.freeze.bottom_layers is 3 but the model has only 2 layers"));
+    // rhai: a loss by its name alone, and the freeze map.
+    let source = r#"recipe(#{ loss: "mae", freeze: #{ embeddings: true }, weight_decay_towards: "pretrained", adamw: #{ bias_correction: false } })"#;
+    let value = tunelab::script::Script::from_source("zoo.rhai", source).unwrap().run(&[], &tunelab::script::ScriptSettings::plan()).unwrap().value;
+    let r: Recipe = value.try_cast().expect("a recipe");
+    assert_eq!((r.loss, r.freeze.map(|f| f.embeddings), r.weight_decay_towards, r.adamw.bias_correction), (Some(Loss::Mae), Some(true), DecayTowards::Pretrained, false));
+    let bad = tunelab::script::Script::from_source("zoo.rhai", r#"recipe(#{ loss: "hubr" })"#).unwrap().run(&[], &tunelab::script::ScriptSettings::plan()).unwrap_err().to_string();
+    assert!(bad.contains("hubr") && bad.contains("huber"), "{bad}");
+}
+
+#[test]
+fn the_zoo_script_plans_every_technique_on_the_real_model() {
+    common::minilm_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelab")).current_dir(common::root()).args(["plan", "scripts/zoo.rhai", "--set", "folds=2"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "planned run 6 of 6",
+        "optimizer: Adam without bias correction",
+        "weight decay 0.01 towards the pre-trained weights",
+        "training loss: Huber (delta 1)",
+        "training loss: MAE",
+        "frozen (no gradient, LR 0): layer.2 until step 10, layer.1 until step 20, layer.0 until step 30, embeddings until step 40",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}
