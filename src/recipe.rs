@@ -42,7 +42,7 @@ use crate::metrics::Metric;
 use crate::model::{Model, Task};
 use crate::optim::AdamWConfig;
 use crate::schedule::{DecayShape, Phase, Schedule, StepsOrFraction};
-use crate::techniques::{Freeze, Loss, Reinit, Swa};
+use crate::techniques::{Adversarial, Freeze, Loss, Reinit, Swa};
 
 /// The warm-up: a number of optimizer steps, or a fraction of the run (rounded up, as
 /// transformers' `warmup_ratio`). Written `{"steps": 50}` / `{"fraction": 0.1}`, or as a bare
@@ -215,6 +215,9 @@ pub struct Recipe {
     /// Frozen bottom blocks, and gradual unfreezing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub freeze: Option<Freeze>,
+    /// Adversarial training (FGM or AWP): one more forward and backward pass per step.
+    #[serde(deserialize_with = "some_or_name", skip_serializing_if = "Option::is_none")]
+    pub adversarial: Option<Adversarial>,
 }
 
 /// What weight decay pulls towards.
@@ -256,6 +259,7 @@ impl Default for Recipe {
             weight_decay_towards: DecayTowards::Zero,
             loss: None,
             freeze: None,
+            adversarial: None,
         }
     }
 }
@@ -325,6 +329,9 @@ impl Recipe {
         if let Some(loss) = &self.loss {
             loss.validate(task)?;
         }
+        if let Some(a) = &self.adversarial {
+            a.validate()?;
+        }
         // A group trains from the step its first block thaws (0: never frozen).
         let thaw = match &self.freeze {
             Some(f) => f.thaw_steps(table.num_layers())?,
@@ -374,6 +381,10 @@ impl Recipe {
                 .map(|(b, s)| if *s == usize::MAX || *s >= resolved.total_steps { format!("{b} (the whole run)") } else { format!("{b} until step {s}") })
                 .collect();
             notes.push(format!("frozen (no gradient, LR 0): {}", thaw.join(", ")));
+        }
+        if let Some(a) = &self.adversarial {
+            let steps = resolved.total_steps.saturating_sub(a.start());
+            notes.push(format!("adversarial training: {a}, one more forward and backward pass in each of {steps} steps"));
         }
         notes
     }

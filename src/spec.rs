@@ -12,7 +12,7 @@ use tch::Device;
 use crate::data::{Columns, Dataset, ReadOptions, Subset, TaskKind};
 use crate::error::{Error, Result};
 use crate::groups::GroupTable;
-use crate::model::{HeadSpec, Model, Pooling, Task};
+use crate::model::{HeadOptions, HeadSpec, Model, Pooling, Task};
 use crate::precision::{DeviceChoice, Precision};
 use crate::recipe::{LrTable, Recipe, Resolved};
 
@@ -309,6 +309,9 @@ pub struct RunSpec {
     pub model: PathBuf,
     #[serde(default)]
     pub pooling: Pooling,
+    /// The head's layers read, dropout and multi-sample dropout (absent: the defaults).
+    #[serde(default, skip_serializing_if = "HeadOptions::is_default")]
+    pub head: HeadOptions,
     pub data: DataSpec,
     #[serde(default)]
     pub recipe: Recipe,
@@ -336,6 +339,7 @@ impl RunSpec {
         RunSpec {
             model: "models/all-MiniLM-L6-v2".into(),
             pooling: Pooling::default(),
+            head: HeadOptions::default(),
             data: DataSpec::new("data/vader-movies/train.tsv", "data/vader-movies/dev.tsv", "text", "score", TaskKind::Regression),
             recipe: Recipe::default(),
             training: TrainConfig::default(),
@@ -366,13 +370,16 @@ impl RunSpec {
     pub fn to_json_with_defaults(&self) -> String {
         let mut value = serde_json::to_value(self).expect("a run specification serialises");
         let recipe = &mut value["recipe"];
-        for (key, default) in [("weight_decay_towards", serde_json::json!("zero")), ("loss", serde_json::Value::Null), ("freeze", serde_json::Value::Null)] {
+        for (key, default) in [("weight_decay_towards", serde_json::json!("zero")), ("loss", serde_json::Value::Null), ("freeze", serde_json::Value::Null), ("adversarial", serde_json::Value::Null)] {
             if recipe.get(key).is_none() {
                 recipe[key] = default;
             }
         }
         if recipe["adamw"].get("bias_correction").is_none() {
             recipe["adamw"]["bias_correction"] = true.into();
+        }
+        if value.get("head").is_none() {
+            value["head"] = serde_json::json!({ "layers": null, "dropout": null, "samples": null });
         }
         serde_json::to_string_pretty(&value).expect("a run specification serialises") + "\n"
     }
@@ -383,7 +390,7 @@ impl RunSpec {
         self.training.validate()?;
         let (train, dev) = self.data.load()?;
         let test = self.data.load_test(&train)?;
-        let spec = HeadSpec { task: train.task.clone(), pooling: self.pooling };
+        let spec = HeadSpec { task: train.task.clone(), pooling: self.pooling, options: self.head.clone() };
         let mut model = Model::load(&self.model, Some(spec), device)?;
         self.check_max_length(&model)?;
         model.set_max_length(self.training.max_length)?;
@@ -427,7 +434,7 @@ impl RunSpec {
         self.training.validate()?;
         let (train, _dev) = self.data.load()?;
         self.data.load_test(&train)?;
-        let head = HeadSpec { task: train.task.clone(), pooling: self.pooling };
+        let head = HeadSpec { task: train.task.clone(), pooling: self.pooling, options: self.head.clone() };
         planning_model(&self.model, head, |model| {
             self.check_max_length(model)?;
             let (_, total) = self.training.run_length(train.len());

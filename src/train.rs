@@ -112,12 +112,13 @@ pub struct Setup {
     pub steps_per_epoch: usize,
     /// The training loss (`None`: the task's default).
     pub loss: Option<crate::techniques::Loss>,
+    pub adversarial: Option<crate::techniques::Adversarial>,
 }
 
 impl Setup {
     /// Gathers what the loop reads from a recipe and its resolution.
     pub fn new(train: Encoded, dev: Encoded, recipe: &Recipe, resolved: Resolved, settings: &TrainConfig, steps_per_epoch: usize) -> Self {
-        Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch, loss: recipe.loss.clone() }
+        Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch, loss: recipe.loss.clone(), adversarial: recipe.adversarial.clone() }
     }
 
     /// Whether the loop evaluates after `done` optimizer steps.
@@ -211,6 +212,18 @@ impl<'m> Trainer<'m> {
         Ok(())
     }
 
+    /// The training loss of one micro-batch: the mean over the multi-sample dropout masks (one
+    /// pass without them) of the recipe's loss.
+    fn loss(&self, setup: &Setup, batch: &Batch, targets: &Tensor) -> Tensor {
+        let masked = autocast(setup.settings.precision, || self.model.forward_samples(batch, true));
+        let task = &self.model.head.spec.task;
+        let each = |o: &Tensor| crate::techniques::Loss::compute(setup.loss.as_ref(), task, o, targets);
+        match masked.as_slice() {
+            [one] => each(one),
+            many => Tensor::stack(&many.iter().map(each).collect::<Vec<_>>(), 0).mean(None),
+        }
+    }
+
     /// The micro-batches of optimizer step `step`, moved to the model's device.
     fn batches_for(&self, setup: &Setup, step: usize, epoch_plan: &mut Option<(usize, Vec<Vec<usize>>)>) -> Prefetched {
         let config = &setup.settings;
@@ -266,12 +279,22 @@ impl<'m> Trainer<'m> {
         let parts = micro.batches.len() as f64;
         let mut losses = Vec::with_capacity(micro.batches.len());
         for (batch, targets, samples, tokens) in &micro.batches {
-            let outputs = autocast(config.precision, || self.model.forward(batch, true));
-            let loss = crate::techniques::Loss::compute(setup.loss.as_ref(), &self.model.head.spec.task, &outputs, targets);
+            let loss = self.loss(setup, batch, targets);
             losses.push(loss.detach());
             (loss * (scale / parts)).backward();
             self.state.throughput.samples += samples;
             self.state.throughput.tokens += tokens;
+        }
+        // Adversarial training: one more pass on perturbed weights, which are then restored.
+        if let Some(adversarial) = setup.adversarial.as_ref().filter(|a| step >= a.start()) {
+            let perturbed = adversarial.perturb(&self.params);
+            if adversarial.replaces_gradient() {
+                self.optimizer.zero_grad();
+            }
+            for (batch, targets, ..) in &micro.batches {
+                (self.loss(setup, batch, targets) * (scale / parts)).backward();
+            }
+            perturbed.restore();
         }
         crate::files::failpoint("step");
         // While the GPU runs the backward pass, the next step's batches go on their way; then

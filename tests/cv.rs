@@ -19,6 +19,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data,
         recipe: Default::default(),
         training: TrainConfig { epochs: 1, batch_size: 32, threads: Some(1), max_length: 64, ..TrainConfig::default() },

@@ -17,6 +17,7 @@ fn cv_spec(label: &str, kind: TaskKind) -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data,
         recipe: Default::default(),
         training: TrainConfig { epochs: 1, batch_size: 32, threads: Some(1), max_length: 64, eval_batch_size: 16, ..TrainConfig::default() },

@@ -13,6 +13,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec::new(common::fixture("vader-sample/train.tsv"), common::fixture("vader-sample/dev.tsv"), "text", "score", tunelab::data::TaskKind::Regression),
         recipe: Recipe {
             lr: tunelab::groups::LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },

@@ -58,6 +58,8 @@ fn maximal() -> Vec<RunSpec> {
     a.training.threads = Some(2);
     a.training.keep = Some(Keep::Models);
     a.recipe.adamw.bias_correction = false;
+    a.recipe.adversarial = Some(tunelab::techniques::Adversarial::Awp { lr: 1.0, epsilon: 1e-3, start: 5 });
+    a.head = tunelab::model::HeadOptions { layers: Some(2), dropout: Some(0.2), samples: Some(4) };
     a.recipe.weight_decay_towards = tunelab::recipe::DecayTowards::Pretrained;
     a.recipe.loss = Some(tunelab::techniques::Loss::Huber { delta: 0.5 });
     a.recipe.freeze = Some(tunelab::techniques::Freeze { embeddings: true, bottom_layers: 1, unfreeze_every: Some(5) });
@@ -73,6 +75,7 @@ fn maximal() -> Vec<RunSpec> {
     d.recipe.decay = Decay::InverseSqrt { timescale: Some(10) };
     let mut e = RunSpec::template();
     e.recipe.decay = Decay::CosineRestarts { cycles: 2.0 };
+    d.recipe.adversarial = Some(tunelab::techniques::Adversarial::Fgm { epsilon: 1.0, start: 0 });
     e.recipe.loss = Some(tunelab::techniques::Loss::CrossEntropy { label_smoothing: 0.1, class_weights: Some(vec![1.0, 2.0]) });
     vec![a, b, c, d, e]
 }
@@ -96,7 +99,7 @@ fn the_template_is_a_complete_specification() {
     let text = String::from_utf8(out.stdout).unwrap();
     let spec = RunSpec::from_json(&text, "stdout".as_ref()).unwrap();
     assert_eq!(spec, RunSpec::template());
-    for key in ["\"select_by\": null", "\"weight_decay\": 0.01", "\"clip_grad_norm\": 1.0", "\"keep\": null", "\"loss\": null", "\"freeze\": null", "\"weight_decay_towards\": \"zero\"", "\"bias_correction\": true"] {
+    for key in ["\"select_by\": null", "\"weight_decay\": 0.01", "\"clip_grad_norm\": 1.0", "\"keep\": null", "\"loss\": null", "\"freeze\": null", "\"weight_decay_towards\": \"zero\"", "\"bias_correction\": true", "\"samples\": null", "\"adversarial\": null"] {
         assert!(text.contains(key), "{key} in {text}");
     }
 }

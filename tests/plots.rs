@@ -48,6 +48,7 @@ fn run_and_ablation_charts_read_what_runs_leave_behind() {
     let spec = tunelab::RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: tunelab::DataSpec {
             train: common::fixture("vader-sample/train.tsv"),
             dev: Some(common::fixture("vader-sample/dev.tsv")),

@@ -15,6 +15,7 @@ fn spec(precision: Precision) -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec::new(common::fixture("vader-sample/train.tsv"), common::fixture("vader-sample/dev.tsv"), "text", "score", tunelab::data::TaskKind::Regression),
         recipe: Recipe { lr: tunelab::groups::LrLayout::Uniform { lr: 1e-3 }, evaluation: Eval { every: Some(4), ..Eval::default() }, ..Recipe::default() },
         training: TrainConfig { epochs: 1, batch_size: 16, max_steps: Some(12), seed: 3, threads: Some(1), max_length: 64, precision, ..TrainConfig::default() },

@@ -12,6 +12,7 @@ fn train(dir: &Path, kind: TaskKind, label: &str) -> std::path::PathBuf {
     let spec = RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec::new(common::fixture("vader-sample/train.tsv"), common::fixture("vader-sample/dev.tsv"), "text", label, kind),
         recipe: Default::default(),
         training: TrainConfig { epochs: 1, batch_size: 32, threads: Some(1), max_length: 64, ..TrainConfig::default() },

@@ -12,6 +12,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec::new(common::fixture("vader-sample/train.tsv"), common::fixture("vader-sample/dev.tsv"), "text", "score", TaskKind::Regression),
         recipe: Recipe { evaluation: Eval { every: Some(2), ..Eval::default() }, ..Recipe::default() },
         training: TrainConfig { epochs: 1, batch_size: 16, max_steps: Some(6), threads: Some(1), max_length: 64, ..TrainConfig::default() },

@@ -20,6 +20,7 @@ fn spec(folds: usize, repeats: usize) -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data,
         recipe: Default::default(),
         training: TrainConfig { epochs: 1, batch_size: 32, max_steps: Some(2), threads: Some(1), max_length: 64, ..TrainConfig::default() },

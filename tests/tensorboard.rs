@@ -102,6 +102,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec::new(fixture("vader-sample/train.tsv"), fixture("vader-sample/dev.tsv"), "text", "label", TaskKind::Classification),
         recipe: Recipe {
             lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },

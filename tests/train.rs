@@ -24,6 +24,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec {
             train: fixture("vader-sample/train.tsv"),
             dev: Some(fixture("vader-sample/dev.tsv")),

@@ -16,6 +16,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: common::fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data: DataSpec::new(common::fixture("vader-sample/train.tsv"), common::fixture("vader-sample/dev.tsv"), "text", "score", TaskKind::Regression),
         recipe: Recipe { lr: LrLayout::Uniform { lr: 1e-3 }, evaluation: Eval { every: Some(4), ..Eval::default() }, ..Recipe::default() },
         training: TrainConfig { epochs: 1, batch_size: 32, max_steps: Some(8), threads: Some(1), max_length: 64, ..TrainConfig::default() },

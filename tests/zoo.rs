@@ -20,6 +20,7 @@ fn spec() -> RunSpec {
     RunSpec {
         model: fixture("tiny_bert"),
         pooling: tunelab::Pooling::Pooler,
+        head: Default::default(),
         data,
         recipe: Recipe {
             lr: LrLayout::Llrd { top_lr: 1e-3, decay: 0.8, head_lr: 2e-3 },
@@ -30,6 +31,7 @@ fn spec() -> RunSpec {
             weight_decay_towards: DecayTowards::Pretrained,
             loss: Some(Loss::Huber { delta: 0.7 }),
             freeze: Some(Freeze { embeddings: true, bottom_layers: 1, unfreeze_every: Some(10) }),
+            adversarial: Some(tunelab::techniques::Adversarial::Awp { lr: 0.5, epsilon: 1e-2, start: 5 }),
             ..Recipe::default()
         },
         training: TrainConfig { epochs: 2, batch_size: 16, seed: 3, threads: Some(1), max_length: 64, ..TrainConfig::default() },
@@ -121,7 +123,9 @@ fn the_zoo_script_plans_every_technique_on_the_real_model() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for line in [
-        "planned run 6 of 6",
+        "planned run 8 of 8",
+        "adversarial training: FGM on the word embeddings (epsilon 1) from step 0, one more forward and backward pass in each of 64 steps",
+        "adversarial training: AWP (lr 1, epsilon 0.001) from step 10, one more forward and backward pass in each of 54 steps",
         "optimizer: Adam without bias correction",
         "weight decay 0.01 towards the pre-trained weights",
         "training loss: Huber (delta 1)",
@@ -130,4 +134,83 @@ fn the_zoo_script_plans_every_technique_on_the_real_model() {
     ] {
         assert!(text.contains(line), "{line} in {text}");
     }
+}
+
+#[test]
+fn new_heads_are_saved_reloaded_and_predict() {
+    let root = tempfile::tempdir().unwrap();
+    for (pooling, options) in [
+        (tunelab::Pooling::Attention, tunelab::model::HeadOptions { dropout: Some(0.2), samples: Some(3), ..Default::default() }),
+        (tunelab::Pooling::WeightedLayers, tunelab::model::HeadOptions { layers: Some(2), ..Default::default() }),
+        (tunelab::Pooling::Concat, tunelab::model::HeadOptions { layers: Some(2), ..Default::default() }),
+    ] {
+        let mut s = spec();
+        s.recipe = Recipe { evaluation: Eval { every: Some(5), ..Eval::default() }, ..Recipe::default() };
+        s.pooling = pooling;
+        s.head = options.clone();
+        s.training.max_steps = Some(6);
+        let out = root.path().join(format!("{pooling:?}"));
+        let run = s.run_with(&tunelab::RunControl { out: Some(out.clone()), quiet: true, ..Default::default() }).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.dir.join("best/tunelab.json")).unwrap()).unwrap();
+        let saved: tunelab::HeadSpec = serde_json::from_value(meta["spec"].clone()).unwrap_or_else(|_| serde_json::from_value(meta.clone()).unwrap());
+        assert_eq!((saved.pooling, saved.options), (pooling, options), "{meta}");
+        // Reloaded from best/, the model predicts the dev file as the run scored it.
+        let best = run.metrics.best.as_ref().unwrap();
+        let again = tunelab::run::evaluate_folder(&run.dir.join("best"), &s.data).unwrap();
+        assert!((again["rmse"] - best.metrics["rmse"]).abs() < 1e-6, "{pooling:?}: {} vs {}", again["rmse"], best.metrics["rmse"]);
+        let predictions = root.path().join(format!("{pooling:?}.tsv"));
+        tunelab(&["predict", run.dir.join("best").to_str().unwrap(), fixture("vader-sample/dev.tsv").to_str().unwrap(), "--out", predictions.to_str().unwrap()]);
+        assert!(std::fs::read_to_string(&predictions).unwrap().lines().count() > 10);
+    }
+}
+
+#[test]
+fn multi_sample_dropout_averages_the_losses_of_its_masks() {
+    // Without dropout every mask is the identity: k samples train as one (up to the rounding of
+    // averaging k equal losses).
+    let root = tempfile::tempdir().unwrap();
+    let mut s = spec();
+    s.recipe = Recipe::default();
+    s.training.max_steps = Some(5);
+    s.head = tunelab::model::HeadOptions { dropout: Some(0.0), ..Default::default() };
+    let one = s.run_with(&tunelab::RunControl { out: Some(root.path().join("one")), quiet: true, ..Default::default() }).unwrap();
+    s.head.samples = Some(4);
+    let four = s.run_with(&tunelab::RunControl { out: Some(root.path().join("four")), quiet: true, ..Default::default() }).unwrap();
+    for (a, b) in one.log.iter().zip(&four.log) {
+        assert!((a.loss - b.loss).abs() < 1e-6 * a.loss.abs().max(1.0), "{} vs {}", a.loss, b.loss);
+    }
+    // With dropout, each of the k passes draws its own mask: the outputs differ, and
+    // evaluation is one pass without dropout.
+    let head = tunelab::HeadSpec { options: tunelab::model::HeadOptions { dropout: Some(0.5), samples: Some(3), ..Default::default() }, ..tunelab::HeadSpec::regression(tunelab::Pooling::Cls) };
+    let model = tunelab::Model::load(fixture("tiny_bert"), Some(head), tch::Device::Cpu).unwrap();
+    let ids = tch::Tensor::from_slice(&[2i64, 7, 9, 3]).view([1, 4]);
+    let batch = tunelab::Batch { attention_mask: ids.ones_like(), token_type_ids: ids.zeros_like(), input_ids: ids };
+    let train = model.forward_samples(&batch, true);
+    assert_eq!(train.len(), 3);
+    assert!(!train[0].equal(&train[1]) && !train[1].equal(&train[2]));
+    assert_eq!(model.forward_samples(&batch, false).len(), 1);
+}
+
+#[test]
+fn a_head_that_does_not_fit_the_model_is_named_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |model: &str| {
+        let path = dir.path().join("h.rhai");
+        let source = format!(
+            "let r = plan({model}, data(#{{ train: \"{}\", dev: \"{}\", columns: #{{ text: \"text\", label: \"score\" }}, kind: \"regression\" }}), recipe(), training(#{{ max_steps: 2, max_length: 64 }}));",
+            fixture("vader-sample/train.tsv").display(),
+            fixture("vader-sample/dev.tsv").display()
+        );
+        std::fs::write(&path, source).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_tunelab")).args(["plan", path.to_str().unwrap()]).output().unwrap()
+    };
+    let tiny = fixture("tiny_bert").display().to_string();
+    let out = script(&format!("model(\"{tiny}\", #{{ pooling: \"concat\", layers: 3 }})"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("head.layers is 3: the Concat pooling reads 1 to 2 layers of this model"), "{err}");
+    let out = script(&format!("model(\"{tiny}\", #{{ pooling: \"attention\", layerz: 2 }})"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("layerz"), "{err}");
+    let out = script(&format!("model(\"{tiny}\", #{{ pooling: \"weighted_layers\", layers: 2, samples: 4 }})"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -23,6 +23,22 @@ decay (transformers' get_scheduler), weight decay on everything but biases and L
 - freeze: the embeddings and layer 0 frozen (requires_grad False: no gradient, and AdamW keeps
   no state for them), then gradually unfrozen (ULMFiT, Howard & Ruder 2018) from the top: layer 0
   at step 3, the embeddings at step 6.
+- head_attention: attention pooling, as the CommonLit solutions write it: a learned query q
+  scores each token state, softmax(H q) over the real tokens (padding at -inf) weighs them.
+- head_weighted_layers: the first-token states of the top 2 layers (output_hidden_states),
+  weighted by softmax(w) with w learned (starting at [0.3, -0.2], top layer first; no weight
+  decay on w).
+- head_concat: the first-token states of the top 2 layers concatenated (top layer first), a
+  linear layer on 64 numbers.
+- fgm: adversarial training on the word embeddings (Miyato et al. 2017, FGM as the Kaggle
+  solutions write it), from step 2: after the backward pass, the word embedding table moves by
+  epsilon g / ||g|| (epsilon 0.5), a second forward/backward adds its gradient, the table is
+  restored, then the optimizer steps.
+- awp: adversarial weight perturbation (Wu et al. 2020, the Feedback Prize solutions' AWP class),
+  from step 2: every parameter with "weight" in its name and a gradient moves by
+  lr g / (||g|| + 1e-6) (||p|| + 1e-6) (lr 0.5), clamped to p +- eps |p| (eps 0.01); the gradient
+  is zeroed, the perturbed model's loss is back-propagated (the step's gradient is that one
+  alone, as that class does), the weights are restored, then the optimizer steps.
 """
 
 import json
@@ -64,15 +80,94 @@ class BertAdam(torch.optim.Optimizer):
                 p.add_(update, alpha=-group["lr"])
 
 
-def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None):
+class Head(torch.nn.Module):
+    """A linear layer on a pooling: the pooler output, or one of the three heads above."""
+
+    def __init__(self, pooling, classes, layers=2):
+        super().__init__()
+        self.pooling, self.layers = pooling, layers
+        width = 32 * layers if pooling == "concat" else 32
+        self.linear = torch.nn.Linear(width, classes)
+        if pooling == "attention":
+            self.attention_query = torch.nn.Parameter(torch.randn(32) * 0.02)
+        if pooling == "weighted_layers":
+            self.layer_weights = torch.nn.Parameter(torch.tensor([0.3, -0.2]))
+
+    def named(self):
+        out = [("head.weight", self.linear.weight), ("head.bias", self.linear.bias)]
+        out += [(f"head.{n}", p) for n, p in self.named_parameters() if not n.startswith("linear.")]
+        return out
+
+    def forward(self, out, mask):
+        if self.pooling == "pooler":
+            pooled = out.pooler_output
+        elif self.pooling == "attention":
+            h = out.last_hidden_state
+            scores = (h @ self.attention_query).masked_fill(mask == 0, float("-inf"))
+            pooled = (h * torch.softmax(scores, dim=-1).unsqueeze(-1)).sum(1)
+        else:
+            top = [out.hidden_states[-1 - i][:, 0] for i in range(self.layers)]
+            if self.pooling == "concat":
+                pooled = torch.cat(top, dim=-1)
+            else:
+                w = torch.softmax(self.layer_weights, dim=0)
+                pooled = sum(w[i] * top[i] for i in range(self.layers))
+        return self.linear(pooled)
+
+
+class FGM:
+    def __init__(self, named, epsilon):
+        self.named, self.epsilon, self.backup = named, epsilon, {}
+
+    def attack(self):
+        for n, p in self.named:
+            if p.requires_grad and p.grad is not None and n == "embeddings.word_embeddings.weight":
+                self.backup[n] = p.data.clone()
+                norm = torch.norm(p.grad)
+                if norm != 0 and not torch.isnan(norm):
+                    p.data.add_(self.epsilon * p.grad / norm)
+
+    def restore(self):
+        for n, p in self.named:
+            if n in self.backup:
+                p.data = self.backup[n]
+        self.backup = {}
+
+
+class AWP:
+    def __init__(self, named, lr, eps):
+        self.named, self.lr, self.eps, self.backup, self.backup_eps = named, lr, eps, {}, {}
+
+    def attack(self):
+        e = 1e-6
+        for n, p in self.named:
+            if p.requires_grad and p.grad is not None and "weight" in n:
+                self.backup[n] = p.data.clone()
+                grad_eps = self.eps * p.abs().detach()
+                self.backup_eps[n] = (self.backup[n] - grad_eps, self.backup[n] + grad_eps)
+        for n, p in self.named:
+            if n in self.backup:
+                norm1, norm2 = torch.norm(p.grad), torch.norm(p.data.detach())
+                if norm1 != 0 and not torch.isnan(norm1):
+                    p.data.add_(self.lr * p.grad / (norm1 + e) * (norm2 + e))
+                    p.data = torch.min(torch.max(p.data, self.backup_eps[n][0]), self.backup_eps[n][1])
+
+    def restore(self):
+        for n, p in self.named:
+            if n in self.backup:
+                p.data = self.backup[n]
+        self.backup, self.backup_eps = {}, {}
+
+
+def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None, pooling="pooler", adversarial=None):
     torch.manual_seed(11)
     encoder = BertModel.from_pretrained(FIXTURES / "tiny_bert").eval()
-    head = torch.nn.Linear(32, classes)
-    tensors = {f"{name}.init.head.weight": head.weight.detach().clone(), f"{name}.init.head.bias": head.bias.detach().clone()}
+    head = Head(pooling, classes)
+    tensors = {f"{name}.init.{n}": p.detach().clone() for n, p in head.named()}
     batch = load_file(FIXTURES / "tiny_bert.safetensors")
     targets = torch.tensor([0.5, -1.0, 2.0]) if classes == 1 else torch.tensor([0, 2, 1])
-    named = [(n, p) for n, p in encoder.named_parameters()] + [(f"head.{n}", p) for n, p in head.named_parameters()]
-    decayed = lambda n: not ("bias" in n or "LayerNorm" in n)
+    named = [(n, p) for n, p in encoder.named_parameters()] + head.named()
+    decayed = lambda n: not ("bias" in n or "LayerNorm" in n or n == "head.layer_weights")
     anchors = {n: p.detach().clone() for n, p in named if decayed(n) and not n.startswith("head.")}
     # The pre-trained decay is applied by hand, so AdamW's own is off for those parameters.
     own_wd = lambda n: 0.0 if (optimizer == "pretrained_decay" and n in anchors) or not decayed(n) else wd
@@ -96,10 +191,21 @@ def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None):
             for n, p in named:
                 p.requires_grad_(step >= frozen.get(block(n), 0))
         opt.zero_grad(set_to_none=True)
-        out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
-        logits = head(out.pooler_output)
-        loss = loss_fn(logits.squeeze(-1) if classes == 1 else logits, targets)
+        def forward():
+            out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"], output_hidden_states=True)
+            logits = head(out, batch["attention_mask"])
+            return loss_fn(logits.squeeze(-1) if classes == 1 else logits, targets)
+
+        loss = forward()
         loss.backward()
+        if adversarial is not None and step >= 2:
+            kind, a, b = adversarial
+            attack = FGM(named, a) if kind == "fgm" else AWP(named, a, b)
+            attack.attack()
+            if kind == "awp":
+                opt.zero_grad(set_to_none=False)
+            forward().backward()
+            attack.restore()
         if optimizer == "pretrained_decay":
             lr = opt.param_groups[0]["lr"]
             with torch.no_grad():
@@ -125,6 +231,11 @@ if __name__ == "__main__":
         "bert_adam": dict(loss_fn=F.mse_loss, optimizer="bert_adam"),
         "pretrained_decay": dict(loss_fn=F.mse_loss, optimizer="pretrained_decay", wd=5.0),
         "freeze": dict(loss_fn=F.mse_loss, frozen={"embeddings": 6, "layer.0": 3}),
+        "head_attention": dict(loss_fn=F.mse_loss, pooling="attention"),
+        "head_weighted_layers": dict(loss_fn=F.mse_loss, pooling="weighted_layers"),
+        "head_concat": dict(loss_fn=F.mse_loss, pooling="concat"),
+        "fgm": dict(loss_fn=F.mse_loss, adversarial=("fgm", 0.5, None)),
+        "awp": dict(loss_fn=F.mse_loss, adversarial=("awp", 0.5, 0.01)),
     }
     tensors = {}
     for name, kw in cases.items():

@@ -322,6 +322,9 @@ pub struct EncoderOutput {
     pub last_hidden_state: Tensor,
     /// `[batch, hidden]`: the pooler applied to the first token.
     pub pooler_output: Tensor,
+    /// The embeddings' output and every layer's, `num_hidden_layers + 1` tensors
+    /// `[batch, len, hidden]` (transformers' `hidden_states`); the last is `last_hidden_state`.
+    pub hidden_states: Vec<Tensor>,
 }
 
 /// `BertModel`: embeddings, `num_hidden_layers` layers, the pooler.
@@ -351,11 +354,13 @@ impl Bert {
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, token_type_ids: &Tensor, train: bool) -> EncoderOutput {
         let mut xs = self.embeddings.forward(input_ids, Some(token_type_ids), train);
         let mask = additive_mask(attention_mask, xs.kind());
+        let mut hidden_states = vec![xs.shallow_clone()];
         for layer in &self.layers {
             xs = layer.forward(&xs, &mask, train);
+            hidden_states.push(xs.shallow_clone());
         }
         let pooler_output = self.pooler.forward(&xs);
-        EncoderOutput { last_hidden_state: xs, pooler_output }
+        EncoderOutput { last_hidden_state: xs, pooler_output, hidden_states }
     }
 
     /// Every parameter with what it is (a dense weight, a bias, a LayerNorm parameter, an

@@ -22,7 +22,7 @@ use tch::{Device, Tensor, nn};
 pub use bert::{Bert, EncoderOutput};
 pub use config::{Activation, Config, ModelType};
 pub use mpnet::MPNet;
-pub use heads::{Head, HeadSpec, Pooling, Task};
+pub use heads::{Head, HeadOptions, HeadSpec, Pooling, Task};
 pub use roles::{ParamInfo, Role};
 pub use safetensors_io::{read_safetensors, write_safetensors};
 
@@ -227,7 +227,7 @@ impl Model {
     /// Puts a freshly initialised head (seed 0, see [`Model::init_head`]) on an encoder; its
     /// variables are `head.weight` and `head.bias`.
     pub fn new(encoder: Encoder, spec: HeadSpec) -> Result<Self> {
-        spec.validate()?;
+        spec.check(encoder.config.num_hidden_layers)?;
         let cfg = &encoder.config;
         let head = Head::new(encoder.vs.root() / "head", spec, cfg.hidden_size, cfg.head_dropout(), cfg.initializer_range);
         let model = Model { encoder, head };
@@ -238,8 +238,10 @@ impl Model {
     /// Draws the head's weights anew (N(0, `initializer_range`²), bias 0) from `seed`.
     pub fn init_head(&self, seed: u64) {
         let mut roles = Vec::new();
-        self.head.linear.roles(&mut roles);
-        let named = roles.into_iter().zip(["head.weight", "head.bias"]).map(|((t, r), n)| (n, t, r));
+        self.head.roles(&mut roles);
+        // In the order Head::roles lists them: the linear layer, then the pooling's variable.
+        let extra = if self.head.query.is_some() { "head.attention_query" } else { "head.layer_weights" };
+        let named = roles.into_iter().zip(["head.weight", "head.bias", extra]).map(|((t, r), n)| (n, t, r));
         init::init_weights(named, self.encoder.config.initializer_range, seed);
     }
 
@@ -292,7 +294,7 @@ impl Model {
     pub fn parameters(&self) -> Result<Vec<ParamInfo>> {
         let names = names_by_address(&self.encoder.vs);
         let mut roles = self.encoder.backbone.roles();
-        self.head.linear.roles(&mut roles);
+        self.head.roles(&mut roles);
         let mut classified = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(roles.len());
         for (t, role) in roles {
@@ -350,14 +352,19 @@ impl Model {
         self.head.forward(&out, &batch.attention_mask, train)
     }
 
+    /// The outputs under each of the head's multi-sample dropout masks (see [`Head::forward_samples`]).
+    pub fn forward_samples(&self, batch: &Batch, train: bool) -> Vec<Tensor> {
+        let out = self.encoder.forward(batch, train);
+        self.head.forward_samples(&out, &batch.attention_mask, train)
+    }
+
     /// Saves the model in Hugging Face layout plus the head (see the module docs). Every file
     /// is written to a temporary name and renamed, so an interrupted save never leaves a
     /// half-written file behind.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         self.encoder.save_encoder(dir)?;
-        let linear = &self.head.linear;
-        let head = [("weight".to_string(), linear.weight.shallow_clone()), ("bias".to_string(), linear.bias.shallow_clone())];
+        let head: Vec<(String, Tensor)> = self.encoder.named_parameters().into_iter().filter_map(|(n, t)| n.strip_prefix("head.").map(|n| (n.to_string(), t))).collect();
         write_safetensors(&dir.join("head.safetensors"), &head)?;
         let meta = SavedHead { spec: self.head.spec.clone(), max_length: self.encoder.tokenizer.as_ref().map(|t| t.max_length()) };
         let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::Invalid(e.to_string()))?;

@@ -91,11 +91,13 @@ impl MPNet {
         // that no layer casts it again).
         let kind = crate::precision::compute_kind().unwrap_or(xs.kind());
         let mask = (additive_mask(attention_mask, xs.kind()) + self.position_bias(len)).to_kind(kind);
+        let mut hidden_states = vec![xs.shallow_clone()];
         for layer in &self.layers {
             xs = layer.forward(&xs, &mask, train);
+            hidden_states.push(xs.shallow_clone());
         }
         let pooler_output = self.pooler.forward(&xs);
-        EncoderOutput { last_hidden_state: xs, pooler_output }
+        EncoderOutput { last_hidden_state: xs, pooler_output, hidden_states }
     }
 
     /// Every parameter with its role. The relative position bias (one row per distance

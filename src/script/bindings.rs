@@ -10,7 +10,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::{AblationResult, ScriptSettings, ScriptValue};
 use crate::ablation::Ablation;
 use crate::error::Error;
-use crate::model::Pooling;
+use crate::model::{HeadOptions, Pooling};
 use crate::plot::Chart;
 use crate::recipe::Recipe;
 use crate::run::{self, Run};
@@ -18,19 +18,27 @@ use crate::spec::{DataSpec, RunSpec, TrainConfig};
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
-/// `model(path, #{ pooling })`: which pre-trained folder, pooled how.
+/// `model(path, #{ pooling, layers, dropout, samples })`: which pre-trained folder, and the
+/// head on it.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelChoice {
     #[serde(default)]
     pooling: Pooling,
+    #[serde(default)]
+    layers: Option<usize>,
+    #[serde(default)]
+    dropout: Option<f64>,
+    #[serde(default)]
+    samples: Option<usize>,
 }
 
-/// A model folder and its pooling, as `model(..)` returns it.
+/// A model folder and its head, as `model(..)` returns it.
 #[derive(Debug, Clone)]
 struct ModelRef {
     path: PathBuf,
     pooling: Pooling,
+    head: HeadOptions,
 }
 
 /// What `train(..)` returns: a finished run, a cross-validation, or a planned run.
@@ -105,7 +113,7 @@ fn to_dynamic(value: &impl Serialize) -> Dynamic {
 }
 
 fn spec(model: &ModelRef, data: &DataSpec, recipe: &Recipe, training: &TrainConfig) -> RunSpec {
-    RunSpec { model: model.path.clone(), pooling: model.pooling, data: data.clone(), recipe: recipe.clone(), training: training.clone() }
+    RunSpec { model: model.path.clone(), pooling: model.pooling, head: model.head.clone(), data: data.clone(), recipe: recipe.clone(), training: training.clone() }
 }
 
 /// `[#{ name, recipe }, ...]` as named recipes.
@@ -138,10 +146,11 @@ fn register_values(engine: &mut Engine) {
         .register_type_with_name::<TrainConfig>("Training")
         .register_type_with_name::<RunRef>("Run");
 
-    engine.register_fn("model", |path: &str| ModelRef { path: path.into(), pooling: Pooling::default() });
+    engine.register_fn("model", |path: &str| ModelRef { path: path.into(), pooling: Pooling::default(), head: HeadOptions::default() });
     engine.register_fn("model", |path: &str, options: Map| -> Fallible<ModelRef> {
         let choice: ModelChoice = from_map("model", options)?;
-        Ok(ModelRef { path: path.into(), pooling: choice.pooling })
+        let head = HeadOptions { layers: choice.layers, dropout: choice.dropout, samples: choice.samples };
+        Ok(ModelRef { path: path.into(), pooling: choice.pooling, head })
     });
     engine.register_fn("data", |options: Map| from_map::<DataSpec>("data", options));
     engine.register_fn("recipe", |options: Map| from_map::<Recipe>("recipe", options));
