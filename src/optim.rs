@@ -63,8 +63,10 @@ pub(crate) struct ParamState {
     /// Index into [`GroupTable::groups`].
     pub(crate) group: usize,
     pub(crate) weight_decay: f64,
-    /// What weight decay pulls this parameter towards (its pre-trained value), if not 0.
+    /// The parameter's value before fine-tuning (its pre-trained value), kept for pre-trained
+    /// weight decay and for Mixout; `decay_to_anchor`: weight decay pulls towards it, not 0.
     pub(crate) anchor: Option<Tensor>,
+    pub(crate) decay_to_anchor: bool,
 }
 
 /// AdamW's state in a form a checkpoint stores: the moments as named tensors
@@ -125,18 +127,28 @@ impl AdamW {
                 group,
                 weight_decay: row.weight_decay,
                 anchor: None,
+                decay_to_anchor: false,
             });
         }
         let lrs = table.groups.iter().map(|g| g.lr).collect();
         Ok(AdamW { config, params, lrs })
     }
 
-    /// Makes weight decay pull the parameter `name` towards its current value (pre-trained
-    /// weight decay; call before training). A checkpoint stores the anchors.
-    pub fn anchor(&mut self, name: &str) -> Result<()> {
+    /// Keeps the current value of the parameter `name` as its anchor (call before training; a
+    /// checkpoint stores the anchors), and with `decay`, makes weight decay pull towards it
+    /// (pre-trained weight decay) instead of towards 0.
+    pub fn anchor(&mut self, name: &str, decay: bool) -> Result<()> {
         let p = self.params.iter_mut().find(|p| p.name == name).ok_or_else(|| Error::Invalid(format!("no parameter `{name}` to anchor")))?;
-        p.anchor = Some(p.param.detach().copy());
+        if p.anchor.is_none() {
+            p.anchor = Some(p.param.detach().copy());
+        }
+        p.decay_to_anchor |= decay;
         Ok(())
+    }
+
+    /// The anchor of the parameter `name` (see [`AdamW::anchor`]).
+    pub fn anchor_of(&self, name: &str) -> Option<&Tensor> {
+        self.params.iter().find(|p| p.name == name).and_then(|p| p.anchor.as_ref())
     }
 
     /// Sets every LR group's learning rate for the next step (in the table's group order).
@@ -214,7 +226,7 @@ impl AdamW {
                 }
                 let lr = self.lrs[p.group];
                 p.step += 1;
-                match &p.anchor {
+                match p.anchor.as_ref().filter(|_| p.decay_to_anchor) {
                     // Towards the pre-trained value: p − lr·wd·(p − p₀).
                     Some(a) if p.weight_decay != 0.0 => {
                         let _ = p.param.g_sub_(&(&p.param - a).g_mul_scalar(lr * p.weight_decay));

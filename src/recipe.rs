@@ -218,6 +218,10 @@ pub struct Recipe {
     /// Adversarial training (FGM or AWP): one more forward and backward pass per step.
     #[serde(deserialize_with = "some_or_name", skip_serializing_if = "Option::is_none")]
     pub adversarial: Option<Adversarial>,
+    /// Mixout's probability (Lee et al. 2020): dense weights mixed with their pre-trained
+    /// values in training, in place of dropout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixout: Option<f64>,
 }
 
 /// What weight decay pulls towards.
@@ -260,6 +264,7 @@ impl Default for Recipe {
             loss: None,
             freeze: None,
             adversarial: None,
+            mixout: None,
         }
     }
 }
@@ -332,6 +337,14 @@ impl Recipe {
         if let Some(a) = &self.adversarial {
             a.validate()?;
         }
+        if let Some(p) = self.mixout {
+            if !(p > 0.0 && p < 1.0) {
+                return Err(Error::Invalid(format!("recipe.mixout must be a probability above 0 and below 1, got {p}")));
+            }
+            if self.adversarial.is_some() {
+                return Err(Error::Invalid("recipe.mixout and recipe.adversarial cannot be combined (each changes the weights of the step's passes): keep one".into()));
+            }
+        }
         // A group trains from the step its first block thaws (0: never frozen).
         let thaw = match &self.freeze {
             Some(f) => f.thaw_steps(table.num_layers())?,
@@ -381,6 +394,9 @@ impl Recipe {
                 .map(|(b, s)| if *s == usize::MAX || *s >= resolved.total_steps { format!("{b} (the whole run)") } else { format!("{b} until step {s}") })
                 .collect();
             notes.push(format!("frozen (no gradient, LR 0): {}", thaw.join(", ")));
+        }
+        if let Some(p) = self.mixout {
+            notes.push(format!("Mixout {p}: every dense weight mixed with its value before fine-tuning in each step, dropout off"));
         }
         if let Some(a) = &self.adversarial {
             let steps = resolved.total_steps.saturating_sub(a.start());

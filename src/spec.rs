@@ -370,7 +370,7 @@ impl RunSpec {
     pub fn to_json_with_defaults(&self) -> String {
         let mut value = serde_json::to_value(self).expect("a run specification serialises");
         let recipe = &mut value["recipe"];
-        for (key, default) in [("weight_decay_towards", serde_json::json!("zero")), ("loss", serde_json::Value::Null), ("freeze", serde_json::Value::Null), ("adversarial", serde_json::Value::Null)] {
+        for (key, default) in [("weight_decay_towards", serde_json::json!("zero")), ("loss", serde_json::Value::Null), ("freeze", serde_json::Value::Null), ("adversarial", serde_json::Value::Null), ("mixout", serde_json::Value::Null)] {
             if recipe.get(key).is_none() {
                 recipe[key] = default;
             }

@@ -113,12 +113,14 @@ pub struct Setup {
     /// The training loss (`None`: the task's default).
     pub loss: Option<crate::techniques::Loss>,
     pub adversarial: Option<crate::techniques::Adversarial>,
+    /// Mixout's probability.
+    pub mixout: Option<f64>,
 }
 
 impl Setup {
     /// Gathers what the loop reads from a recipe and its resolution.
     pub fn new(train: Encoded, dev: Encoded, recipe: &Recipe, resolved: Resolved, settings: &TrainConfig, steps_per_epoch: usize) -> Self {
-        Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch, loss: recipe.loss.clone(), adversarial: recipe.adversarial.clone() }
+        Setup { train, dev, resolved, settings: settings.clone(), evaluation: recipe.evaluation.clone(), swa: recipe.swa.clone(), steps_per_epoch, loss: recipe.loss.clone(), adversarial: recipe.adversarial.clone(), mixout: recipe.mixout }
     }
 
     /// Whether the loop evaluates after `done` optimizer steps.
@@ -138,6 +140,8 @@ pub struct Trainer<'m> {
     params: Vec<(String, Tensor)>,
     /// Each parameter's first trained step, in the order of `params` (all 0 without freezing).
     trains_from: Vec<usize>,
+    /// The parameters Mixout mixes (indices into `params`).
+    mixout: Vec<usize>,
     /// The dev loss of predicting the training mean (regression) or the class prior.
     trivial_loss: f64,
     /// The next step's micro-batches, already on the device (see [`Trainer::step`]).
@@ -166,15 +170,23 @@ impl<'m> Trainer<'m> {
                 None => Vec::new(),
             };
             for row in table.rows.iter().filter(|r| r.weight_decay > 0.0 && r.block != crate::groups::Block::Head && !fresh.contains(&r.block)) {
-                optimizer.anchor(&row.name)?;
+                optimizer.anchor(&row.name, true)?;
             }
+        }
+        // Mixout mixes every dense layer's weight with its value before fine-tuning.
+        let mixout: Vec<usize> = match recipe.mixout {
+            Some(_) => table.rows.iter().enumerate().filter(|(_, r)| crate::techniques::mixout::mixes(r)).map(|(i, _)| i).collect(),
+            None => Vec::new(),
+        };
+        for &i in &mixout {
+            optimizer.anchor(&table.rows[i].name, false)?;
         }
         let params: Vec<(String, Tensor)> = table.rows.iter().map(|r| (r.name.clone(), vars[&r.name].shallow_clone())).collect();
         let trains_from = table.rows.iter().map(|r| crate::techniques::Freeze::trains_from(&setup.resolved.thaw, r.block)).collect();
         let average = setup.swa.as_ref().map(|s| WeightAverage::new(s.averaging, &params));
         let trivial_loss = trivial_loss(&setup.train, &setup.dev);
         let scaler = (setup.settings.precision == Precision::Fp16).then(LossScaler::default);
-        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trains_from, trivial_loss, prefetched: None, interrupt: None })
+        Ok(Trainer { model, optimizer, average, state: TrainState { scaler, ..TrainState::default() }, vars, params, trains_from, mixout, trivial_loss, prefetched: None, interrupt: None })
     }
 
     /// Runs optimizer steps until `stop_at` (at most the run's length), reporting to `observers`.
@@ -215,7 +227,9 @@ impl<'m> Trainer<'m> {
     /// The training loss of one micro-batch: the mean over the multi-sample dropout masks (one
     /// pass without them) of the recipe's loss.
     fn loss(&self, setup: &Setup, batch: &Batch, targets: &Tensor) -> Tensor {
-        let masked = autocast(setup.settings.precision, || self.model.forward_samples(batch, true));
+        // Mixout replaces dropout (Lee et al. run their mixout models with dropout 0).
+        let dropout = setup.mixout.is_none();
+        let masked = autocast(setup.settings.precision, || self.model.forward_samples(batch, dropout));
         let task = &self.model.head.spec.task;
         let each = |o: &Tensor| crate::techniques::Loss::compute(setup.loss.as_ref(), task, o, targets);
         match masked.as_slice() {
@@ -277,6 +291,14 @@ impl<'m> Trainer<'m> {
         // infinite gradients, which the scaler finds and skips the step for.
         let scale = self.state.scaler.as_ref().map_or(1.0, |s| s.scale);
         let parts = micro.batches.len() as f64;
+        // Mixout: this step's mixed weights (one draw per step), dropout off.
+        let mixed = setup.mixout.map(|p| {
+            let params: Vec<(&Tensor, &Tensor)> = self.mixout.iter().map(|&i| {
+                let t = &self.params[i];
+                (&t.1, self.optimizer.anchor_of(&t.0).expect("mixout parameters are anchored"))
+            }).collect();
+            crate::techniques::mixout::Mixed::draw(&params, p)
+        });
         let mut losses = Vec::with_capacity(micro.batches.len());
         for (batch, targets, samples, tokens) in &micro.batches {
             let loss = self.loss(setup, batch, targets);
@@ -295,6 +317,9 @@ impl<'m> Trainer<'m> {
                 (self.loss(setup, batch, targets) * (scale / parts)).backward();
             }
             perturbed.restore();
+        }
+        if let Some(mixed) = mixed {
+            mixed.restore();
         }
         crate::files::failpoint("step");
         // While the GPU runs the backward pass, the next step's batches go on their way; then

@@ -75,6 +75,7 @@ fn maximal() -> Vec<RunSpec> {
     d.recipe.decay = Decay::InverseSqrt { timescale: Some(10) };
     let mut e = RunSpec::template();
     e.recipe.decay = Decay::CosineRestarts { cycles: 2.0 };
+    c.recipe.mixout = Some(0.1);
     d.recipe.adversarial = Some(tunelab::techniques::Adversarial::Fgm { epsilon: 1.0, start: 0 });
     e.recipe.loss = Some(tunelab::techniques::Loss::CrossEntropy { label_smoothing: 0.1, class_weights: Some(vec![1.0, 2.0]) });
     vec![a, b, c, d, e]
@@ -99,7 +100,7 @@ fn the_template_is_a_complete_specification() {
     let text = String::from_utf8(out.stdout).unwrap();
     let spec = RunSpec::from_json(&text, "stdout".as_ref()).unwrap();
     assert_eq!(spec, RunSpec::template());
-    for key in ["\"select_by\": null", "\"weight_decay\": 0.01", "\"clip_grad_norm\": 1.0", "\"keep\": null", "\"loss\": null", "\"freeze\": null", "\"weight_decay_towards\": \"zero\"", "\"bias_correction\": true", "\"samples\": null", "\"adversarial\": null"] {
+    for key in ["\"select_by\": null", "\"weight_decay\": 0.01", "\"clip_grad_norm\": 1.0", "\"keep\": null", "\"loss\": null", "\"freeze\": null", "\"weight_decay_towards\": \"zero\"", "\"bias_correction\": true", "\"samples\": null", "\"adversarial\": null", "\"mixout\": null"] {
         assert!(text.contains(key), "{key} in {text}");
     }
 }

@@ -71,6 +71,29 @@ fn a_resumed_run_with_the_new_techniques_is_bit_identical() {
 }
 
 #[test]
+fn a_resumed_run_with_mixout_is_bit_identical() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = spec();
+    s.recipe.adversarial = None;
+    s.recipe.mixout = Some(0.2);
+    let spec_path = root.path().join("spec.json");
+    std::fs::write(&spec_path, s.to_json()).unwrap();
+    let (straight, resumed) = (root.path().join("straight"), root.path().join("resumed"));
+    let sp = spec_path.to_str().unwrap();
+    tunelab(&["train", sp, "--out", straight.to_str().unwrap(), "--quiet"]);
+    tunelab(&["train", sp, "--out", resumed.to_str().unwrap(), "--quiet", "--stop-after", "12"]);
+    tunelab(&["resume", resumed.to_str().unwrap(), "--quiet"]);
+    for file in ["last/model/model.safetensors", "last/model/head.safetensors", "last/optimizer.safetensors", "log.jsonl", "eval.jsonl"] {
+        assert!(std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(), "{file} differs");
+    }
+    // The targets (the weights before fine-tuning) travel in the checkpoint.
+    assert!(tensors(&straight.join("last/optimizer.safetensors")).contains_key("anchor.head.weight"));
+    // Mixout and adversarial training together are refused, naming both.
+    s.recipe.adversarial = Some(tunelab::techniques::Adversarial::Fgm { epsilon: 1.0, start: 0 });
+    assert!(s.plan().unwrap_err().to_string().contains("recipe.mixout and recipe.adversarial cannot be combined"));
+}
+
+#[test]
 fn frozen_blocks_do_not_move_and_get_no_optimizer_state_until_they_thaw() {
     let root = tempfile::tempdir().unwrap();
     let mut s = spec();
@@ -123,7 +146,8 @@ fn the_zoo_script_plans_every_technique_on_the_real_model() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for line in [
-        "planned run 8 of 8",
+        "planned run 9 of 9",
+        "Mixout 0.1: every dense weight mixed with its value before fine-tuning in each step, dropout off",
         "adversarial training: FGM on the word embeddings (epsilon 1) from step 0, one more forward and backward pass in each of 64 steps",
         "adversarial training: AWP (lr 1, epsilon 0.001) from step 10, one more forward and backward pass in each of 54 steps",
         "optimizer: Adam without bias correction",

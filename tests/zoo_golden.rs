@@ -196,3 +196,13 @@ fn fgm_and_awp_match_pytorch() {
     let (plain, _) = train("fgm", recipe(), 1);
     assert!((plain[7] - fgm[7]).abs() > 1e-3 && (plain[7] - awp[7]).abs() > 1e-3, "{} {} {}", plain[7], fgm[7], awp[7]);
 }
+
+#[test]
+fn mixout_matches_pytorch_mask_for_mask() {
+    // The reference seeds each step as tunelab does and draws the masks in model order, so the
+    // masks are the same bits (libtorch's generator is PyTorch's).
+    let (mixed, v) = train("mixout", Recipe { mixout: Some(0.3), ..recipe() }, 1);
+    check("mixout", &mixed, &v);
+    let (plain, _) = train("mixout", recipe(), 1);
+    assert!((plain[7] - mixed[7]).abs() > 1e-3, "{} vs {}", plain[7], mixed[7]);
+}

@@ -39,6 +39,12 @@ decay (transformers' get_scheduler), weight decay on everything but biases and L
   lr g / (||g|| + 1e-6) (||p|| + 1e-6) (lr 0.5), clamped to p +- eps |p| (eps 0.01); the gradient
   is zeroed, the perturbed model's loss is back-propagated (the step's gradient is that one
   alone, as that class does), the weights are restored, then the optimizer steps.
+- mixout: Mixout (Lee, Cho & Kang 2020) with p 0.3 on every dense layer's weight (the encoder's,
+  the pooler's and the head's), towards its value before fine-tuning, dropout off as the
+  authors' code sets it: each step draws M ~ Bernoulli(1 - p) per weight and the forward pass
+  uses ((1 - M) W0 + M W - p W0) / (1 - p) (torch.func.functional_call, so autograd gives W's
+  gradient). tunelab seeds each step with manual_seed(seed * 1000003 + step) (seed 42) and draws
+  the masks in model order, so this script does the same and the masks are the same bits.
 """
 
 import json
@@ -159,7 +165,17 @@ class AWP:
         self.backup, self.backup_eps = {}, {}
 
 
-def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None, pooling="pooler", adversarial=None):
+def dense_weights(named):
+    """The dense layers' weights in model order (what Mixout mixes)."""
+    order = []
+    layers = sorted({int(n.split(".")[2]) for n, _ in named if n.startswith("encoder.layer.")})
+    for i in layers:
+        for part in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]:
+            order.append(f"encoder.layer.{i}.{part}.weight")
+    return order + ["pooler.dense.weight", "head.weight"]
+
+
+def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None, pooling="pooler", adversarial=None, mixout=None):
     torch.manual_seed(11)
     encoder = BertModel.from_pretrained(FIXTURES / "tiny_bert").eval()
     head = Head(pooling, classes)
@@ -169,6 +185,7 @@ def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None, poo
     named = [(n, p) for n, p in encoder.named_parameters()] + head.named()
     decayed = lambda n: not ("bias" in n or "LayerNorm" in n or n == "head.layer_weights")
     anchors = {n: p.detach().clone() for n, p in named if decayed(n) and not n.startswith("head.")}
+    targets0 = {n: p.detach().clone() for n, p in named}
     # The pre-trained decay is applied by hand, so AdamW's own is off for those parameters.
     own_wd = lambda n: 0.0 if (optimizer == "pretrained_decay" and n in anchors) or not decayed(n) else wd
     groups = {}
@@ -191,9 +208,23 @@ def case(name, *, classes=1, loss_fn, optimizer="adamw", wd=WD, frozen=None, poo
             for n, p in named:
                 p.requires_grad_(step >= frozen.get(block(n), 0))
         opt.zero_grad(set_to_none=True)
+        mixed = {}
+        if mixout is not None:
+            torch.manual_seed(42 * 1000003 + step)
+            params = dict(named)
+            for n in dense_weights(named):
+                w, w0 = params[n], targets0[n]
+                mask = torch.empty_like(w).bernoulli_(1 - mixout)
+                mixed[n] = ((1 - mask) * w0 + mask * w - mixout * w0) / (1 - mixout)
+
         def forward():
-            out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"], output_hidden_states=True)
-            logits = head(out, batch["attention_mask"])
+            enc = {n: t for n, t in mixed.items() if not n.startswith("head.")}
+            inputs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"], output_hidden_states=True)
+            out = torch.func.functional_call(encoder, enc, args=(), kwargs=inputs) if enc else encoder(**inputs)
+            if "head.weight" in mixed:
+                logits = torch.nn.functional.linear(out.pooler_output, mixed["head.weight"], head.linear.bias)
+            else:
+                logits = head(out, batch["attention_mask"])
             return loss_fn(logits.squeeze(-1) if classes == 1 else logits, targets)
 
         loss = forward()
@@ -236,6 +267,7 @@ if __name__ == "__main__":
         "head_concat": dict(loss_fn=F.mse_loss, pooling="concat"),
         "fgm": dict(loss_fn=F.mse_loss, adversarial=("fgm", 0.5, None)),
         "awp": dict(loss_fn=F.mse_loss, adversarial=("awp", 0.5, 0.01)),
+        "mixout": dict(loss_fn=F.mse_loss, mixout=0.3),
     }
     tensors = {}
     for name, kw in cases.items():

@@ -1,11 +1,12 @@
 //! The techniques: re-initialising the top layers, averaging weights, freezing blocks,
-//! adversarial training, and the training loss.
+//! adversarial training, Mixout, and the training loss.
 //!
 //! Each is a plain value (serde, `Debug`, `Clone`) that a [`crate::recipe::Recipe`] holds and
 //! the trainer applies at a fixed point of the run.
 pub mod adversarial;
 pub mod freeze;
 pub mod loss;
+pub mod mixout;
 pub mod reinit;
 pub mod swa;
 
