@@ -192,10 +192,10 @@ impl Head {
 
     /// The head's variables with their roles: the linear layer's, the attention query (a
     /// weight: decayed) and the layer weights (not decayed, as a LayerNorm gain).
-    pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, crate::groups::Role)>) {
+    pub fn roles<'a>(&'a self, out: &mut Vec<(&'a Tensor, super::roles::Role)>) {
         self.linear.roles(out);
-        out.extend(self.query.iter().map(|q| (q, crate::groups::Role::Weight)));
-        out.extend(self.layer_weights.iter().map(|w| (w, crate::groups::Role::Norm)));
+        out.extend(self.query.iter().map(|q| (q, super::roles::Role::Weight)));
+        out.extend(self.layer_weights.iter().map(|w| (w, super::roles::Role::Norm)));
     }
 
     /// The pooled vector, `[batch, width]`.
