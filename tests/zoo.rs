@@ -148,8 +148,8 @@ fn the_zoo_script_plans_every_technique_on_the_real_model() {
     for line in [
         "planned run 9 of 9",
         "Mixout 0.1: every dense weight mixed with its value before fine-tuning in each step, dropout off",
-        "adversarial training: FGM on the word embeddings (epsilon 1) from step 0, one more forward and backward pass in each of 64 steps",
-        "adversarial training: AWP (lr 1, epsilon 0.001) from step 10, one more forward and backward pass in each of 54 steps",
+        "adversarial training: FGM on the word embeddings (epsilon 1) from step 0, one more forward and backward pass in each of 128 steps",
+        "adversarial training: AWP (lr 1, epsilon 0.001) from step 10, one more forward and backward pass in each of 118 steps",
         "optimizer: Adam without bias correction",
         "weight decay 0.01 towards the pre-trained weights",
         "training loss: Huber (delta 1)",
