@@ -73,11 +73,12 @@ pub mod prelude {
     pub use crate::metrics::Metric;
     pub use crate::plot::Chart;
     pub use crate::predict::{ColumnChoice, Predictions, predict_file, predict_with};
-    pub use crate::recipe::{Decay, Eval, LrTable, Recipe, Warmup};
+    pub use crate::model::HeadOptions;
+    pub use crate::recipe::{Decay, DecayTowards, Eval, LrTable, Recipe, Warmup};
     pub use crate::run::{Run, RunControl, resume};
     pub use crate::run_dir::RunDir;
     pub use crate::script::{Script, ScriptValue};
     pub use crate::spec::{Cv, DataSpec, Keep, Plan, RunSpec, TrainConfig};
-    pub use crate::techniques::{Averaging, Reinit, Swa, SwaLr, swa::At};
+    pub use crate::techniques::{Adversarial, Averaging, Freeze, Loss, Reinit, Swa, SwaLr, swa::At};
     pub use crate::{Config, Encoder, Error, HeadSpec, Model, Pooling, Result, Task};
 }

@@ -53,9 +53,9 @@ fn section(function: &str) -> Option<&'static str> {
 
 /// What tunelab's script functions do (README's list), shown with their signatures.
 const FUNCTIONS: [(&str, &str); 13] = [
-    ("model", "model(path, #{ pooling }): a pre-trained model folder and what the head reads"),
+    ("model", "model(path, #{ pooling, layers, dropout, samples }): a pre-trained model folder and the head on it"),
     ("data", "data(#{ train, dev, columns, kind, train_limit, dev_limit, subset, skip_invalid, cv, test }): the data of a run"),
-    ("recipe", "recipe(#{ lr, weight_decay, warmup, decay, reinit, swa, evaluation, adamw }): the techniques, composed"),
+    ("recipe", "recipe(#{ lr, weight_decay, warmup, decay, reinit, swa, evaluation, adamw, weight_decay_towards, loss, freeze, adversarial, mixout }): the techniques, composed"),
     ("training", "training(#{ name, epochs, max_steps, batch_size, seed, ... }): how a run is carried out"),
     ("plan", "plan(model, data, recipe, training): the parameter groups and every group's LR, without training (shown as a table and a chart)"),
     ("train", "train(model, data, recipe, training): a run (`dir`, `steps`, `best`, `swa`, `last`, `samples_per_second`); with `data.cv`, a cross-validation"),
@@ -198,11 +198,12 @@ fn keys_under(path: &str) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for o in options() {
         let rest = if path.is_empty() {
-            // `model(path, #{ .. })` takes `pooling` only.
-            if o.key != "pooling" {
-                continue;
+            // `model(path, #{ .. })` takes `pooling` and the head's `layers`, `dropout`, `samples`.
+            match o.key.strip_prefix("head.") {
+                Some(k) => k,
+                None if o.key == "pooling" => o.key.as_str(),
+                None => continue,
             }
-            o.key.as_str()
         } else {
             match o.key.strip_prefix(path).and_then(|r| r.strip_prefix('.')) {
                 Some(r) => r,
@@ -326,7 +327,7 @@ mod tests {
         assert_eq!((kind.kind.as_str(), kind.default.as_str()), ("`uniform` | `llrd` | `grouped`", "`uniform`"));
         assert!(options().len() > 60);
         assert_eq!(keys_under("recipe.lr"), ["kind", "lr", "top_lr", "decay", "head_lr", "sets"]);
-        assert_eq!(keys_under(""), ["pooling"]);
+        assert_eq!(keys_under(""), ["pooling", "layers", "dropout", "samples"]);
     }
 
     #[test]
