@@ -15,8 +15,8 @@
 # both cores (each process runs one thread).
 #
 # The repeated k-fold measurement of RESULTS.md: two rows, three new fold assignments each,
-#   SHARDS=2 OUT=results/repeated-cv/amazon REPEATS=3 ONLY='["baseline", "+ frequent eval"]' \
-#     bash scripts/seed_table.sh amazon 0      (and shard 1 beside it)
+#   SHARDS=3 OUT=results/repeated-cv/amazon REPEATS=3 ONLY='["baseline", "+ frequent eval"]' \
+#     bash scripts/seed_table.sh amazon        (shards 0, 1, 2: one seed each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset=${1:?usage: scripts/seed_table.sh movies|amazon [SHARD...]}

@@ -151,14 +151,15 @@ pub struct Summary {
     /// seed, with its 95% interval: the same comparison on data that chose nothing.
     pub test_diff_mean: Option<f64>,
     pub test_diff_ci95: Option<(f64, f64)>,
-    /// How many paired measurements `diff_ci95` counts: the seeds both recipes ran, times the
-    /// repeats of a repeated cross-validation.
-    pub diff_pairs: usize,
+    /// How many seeds `diff_ci95` pairs (each with its repeats, for a repeated cross-validation).
+    pub diff_seeds: usize,
     /// The paired bootstrap 95% interval over examples ([`crate::bootstrap`]) of this recipe
     /// minus the first: on the out-of-fold predictions, and on the test file's (cross-validated
     /// rows whose folders are there; see [`summarize_examples`]).
     pub diff_boot95: Option<(f64, f64)>,
     pub test_diff_boot95: Option<(f64, f64)>,
+    /// How many rows of the ablation had no predictions to resample (see [`summarize_examples`]).
+    pub boot_missing: usize,
     /// How many of the recipe's runs collapsed to a constant or a single class.
     pub collapsed: usize,
 }
@@ -455,19 +456,22 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
         }
     }
     let of = |name: &str| -> Vec<&Row> { rows.iter().filter(|r| r.recipe == name).collect() };
-    // This recipe's runs minus another recipe's, paired by seed; with repeated cross-validations,
-    // by seed and repeat (each repeat draws other folds: the differences then vary with the fold
-    // assignment too, which seeds alone never show).
-    let pairs = |mine: &[&Row], other: &[&Row]| -> Vec<f64> {
-        mine.iter()
+    // This recipe's runs minus another recipe's, paired by seed: one row of differences per
+    // seed, one per repeat of a repeated cross-validation (the same fold assignments on both
+    // sides), so that the interval counts the fold assignment's variance as well as the seed's.
+    let pairs = |mine: &[&Row], other: &[&Row]| -> Vec<Vec<f64>> {
+        let rows: Vec<Vec<f64>> = mine
+            .iter()
             .filter_map(|r| other.iter().find(|o| o.seed == r.seed).map(|o| (r, o)))
-            .flat_map(|(r, o)| match r.repeat_scores.len() {
+            .map(|(r, o)| match r.repeat_scores.len() {
                 n if n > 1 && n == o.repeat_scores.len() => r.repeat_scores.iter().zip(&o.repeat_scores).map(|(a, b)| a - b).collect(),
                 _ => vec![r.best - o.best],
             })
-            .collect()
+            .collect();
+        // Seeds with another number of repeats cannot share the two-way table: each counts by its mean.
+        if rows.iter().all(|r| r.len() == rows[0].len()) { rows } else { rows.iter().map(|r| vec![r.iter().sum::<f64>() / r.len() as f64]).collect() }
     };
-    let versus = |mine: &[&Row], other: &[&Row]| paired(&pairs(mine, other));
+    let versus = |mine: &[&Row], other: &[&Row]| crossed(&pairs(mine, other));
     let versus_test = |mine: &[&Row], other: &[&Row]| {
         let diffs: Vec<f64> = mine.iter().filter_map(|r| other.iter().find(|o| o.seed == r.seed).and_then(|o| Some(r.test? - o.test?))).collect();
         if diffs.is_empty() { (None, None) } else { paired(&diffs) }
@@ -486,7 +490,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let (prev_diff_mean, prev_diff_ci95) = if i == 0 { (None, None) } else { versus(&mine, &of(names[i - 1])) };
             let (test_diff_mean, test_diff_ci95) = if i == 0 { (None, None) } else { versus_test(&mine, &of(names[0])) };
             let collapsed = mine.iter().filter(|r| r.collapsed).count();
-            let diff_pairs = if i == 0 { 0 } else { pairs(&mine, &of(names[0])).len() };
+            let diff_seeds = if i == 0 { 0 } else { pairs(&mine, &of(names[0])).len() };
             Summary {
                 recipe: name.to_string(),
                 metric: mine[0].metric.clone(),
@@ -504,9 +508,10 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
                 prev_diff_ci95,
                 test_diff_mean,
                 test_diff_ci95,
-                diff_pairs,
+                diff_seeds,
                 diff_boot95: None,
                 test_diff_boot95: None,
+                boot_missing: 0,
                 collapsed,
             }
         })
@@ -517,12 +522,23 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
 /// ([`crate::bootstrap::paired`]): the rows are paired by seed (and repeat), every run of a
 /// recipe predicts the same examples, and one resample draws the same examples for all of them.
 /// It needs each row's predictions, which cross-validations keep (`fold-*/oof.json`, the test
-/// file's included); rows without them (runs on a dev file, folders moved away) leave the
-/// bootstrap out (`None`).
-pub fn summarize_examples(rows: &[Row]) -> Vec<Summary> {
+/// file's included), read from the row's folder inside the ablation folder `dir` (where a
+/// moved or copied ablation has them), else from the folder the row recorded; rows without
+/// them (runs on a dev file, folders deleted) leave the bootstrap out (`None`, and
+/// [`Summary::boot_missing`] counts them).
+pub fn summarize_examples(dir: &Path, rows: &[Row]) -> Vec<Summary> {
     let mut summaries = summarize(rows);
+    let folder = |r: &Row| -> PathBuf {
+        let inside = r.dir.file_name().map(|n| dir.join(n));
+        inside.filter(|p| p.is_dir()).unwrap_or_else(|| r.dir.clone())
+    };
     let predictions: std::collections::HashMap<&Path, crate::cv::CvPredictions> =
-        rows.iter().filter_map(|r| crate::cv::predictions(&r.dir).ok().map(|p| (r.dir.as_path(), p))).collect();
+        rows.iter().filter_map(|r| crate::cv::predictions(&folder(r)).ok().filter(|p| !p.repeats.is_empty()).map(|p| (r.dir.as_path(), p))).collect();
+    // Only cross-validations have predictions to resample: a dev-file ablation misses none.
+    let missing = rows.iter().filter(|r| !predictions.contains_key(r.dir.as_path()) && folder(r).join("cv.json").is_file()).count();
+    for s in summaries.iter_mut() {
+        s.boot_missing = missing;
+    }
     let Some(first) = summaries.first().map(|s| s.recipe.clone()) else { return summaries };
     for s in summaries.iter_mut().skip(1) {
         let pairs: Option<Vec<(&crate::cv::CvPredictions, &crate::cv::CvPredictions)>> = rows
@@ -651,23 +667,50 @@ pub fn paired(diffs: &[f64]) -> (Option<f64>, Option<(f64, f64)>) {
     if diffs.len() < 2 {
         return (Some(mean), None);
     }
-    let half = t975(diffs.len() - 1) * sd / (diffs.len() as f64).sqrt();
+    let half = t975((diffs.len() - 1) as f64) * sd / (diffs.len() as f64).sqrt();
     (Some(mean), Some((mean - half, mean + half)))
 }
 
-/// The 97.5% quantile of Student's t with `df` degrees of freedom (scipy.stats.t.ppf(0.975, df)).
-fn t975(df: usize) -> f64 {
-    const T: [f64; 30] = [
-        12.706204736, 4.302652730, 3.182446305, 2.776445105, 2.570581836, 2.446911851, 2.364624252, 2.306004135, 2.262157163, 2.228138852,
-        2.200985160, 2.178812830, 2.160368656, 2.144786688, 2.131449546, 2.119905299, 2.109815578, 2.100922040, 2.093024054, 2.085963447,
-        2.079613845, 2.073873068, 2.068657610, 2.063898562, 2.059538553, 2.055529439, 2.051830516, 2.048407142, 2.045229642, 2.042272456,
-    ];
-    match df {
-        0 => f64::NAN,
-        1..=30 => T[df - 1],
-        31..=60 => 2.000297822,
-        _ => 1.959963985,
+/// The mean of a table of paired differences, one row per seed and one column per repeat of a
+/// repeated cross-validation, and its 95% interval. One column is [`paired`] over the seeds.
+/// With repeats, seeds and fold assignments are crossed (every seed ran every assignment), so
+/// the grand mean's variance is that of a two-way random-effects layout (Searle, Casella &
+/// McCulloch 1992, §4.6): `(MS_seed + MS_repeat − MS_residual) / (S·R)` from the analysis of
+/// variance's mean squares (at least `MS_residual / (S·R)`), with Satterthwaite's (1946) degrees
+/// of freedom. Both the seed's and the fold assignment's variance widen it; counting the `S·R`
+/// differences as independent would not.
+pub fn crossed(d: &[Vec<f64>]) -> (Option<f64>, Option<(f64, f64)>) {
+    let (s, r) = (d.len(), d.first().map_or(0, Vec::len));
+    if s == 0 || r == 0 {
+        return (None, None);
     }
+    if r == 1 || s == 1 {
+        return paired(&d.iter().flatten().copied().collect::<Vec<_>>());
+    }
+    let (sf, rf) = (s as f64, r as f64);
+    let grand = d.iter().flatten().sum::<f64>() / (sf * rf);
+    let seed_means: Vec<f64> = d.iter().map(|row| row.iter().sum::<f64>() / rf).collect();
+    let repeat_means: Vec<f64> = (0..r).map(|j| d.iter().map(|row| row[j]).sum::<f64>() / sf).collect();
+    let ms_seed = rf * seed_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (sf - 1.0);
+    let ms_repeat = sf * repeat_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (rf - 1.0);
+    let df_residual = (sf - 1.0) * (rf - 1.0);
+    let ms_residual = (0..s).flat_map(|i| (0..r).map(move |j| (i, j))).map(|(i, j)| (d[i][j] - seed_means[i] - repeat_means[j] + grand).powi(2)).sum::<f64>() / df_residual;
+    let combined = ms_seed + ms_repeat - ms_residual;
+    let (variance, df) = if combined > ms_residual {
+        let df = combined.powi(2) / (ms_seed.powi(2) / (sf - 1.0) + ms_repeat.powi(2) / (rf - 1.0) + ms_residual.powi(2) / df_residual);
+        (combined / (sf * rf), df)
+    } else {
+        (ms_residual / (sf * rf), df_residual)
+    };
+    let half = t975(df) * variance.sqrt();
+    (Some(grand), Some((grand - half, grand + half)))
+}
+
+/// The 97.5% quantile of Student's t with `df` (possibly fractional) degrees of freedom, as
+/// `scipy.stats.t.ppf(0.975, df)`.
+fn t975(df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |t| t.inverse_cdf(0.975))
 }
 
 /// The summary as a plain-text table, with the trivial predictor's score when known.
@@ -676,9 +719,9 @@ pub fn table_with(summaries: &[Summary], trivial: Option<&Trivial>) -> String {
     if let Some(t) = trivial {
         out.push_str(&format!("{:<24} {:>5} {:>22}\n", t.name, "-", format!("{} {:.4}", t.metric, t.value)));
     }
-    if let Some(few) = summaries.iter().map(|s| s.diff_pairs).filter(|&n| n > 1).min().filter(|&n| n < 3) {
+    if let Some(few) = summaries.iter().map(|s| s.diff_seeds).filter(|&n| n > 1).min().filter(|&n| n < 3) {
         out.push_str(&format!(
-            "! intervals over {few} paired runs (seeds × repeats): a t interval with {} degree(s) of freedom is very wide, or narrow by luck; run at least 3 seeds before reading it\n",
+            "! intervals over {few} seeds: a t interval with {} degree(s) of freedom is very wide, or narrow by luck; run at least 3 seeds before reading it\n",
             few - 1
         ));
     }
@@ -737,7 +780,10 @@ pub fn table(summaries: &[Summary]) -> String {
         out.push_str("~ the 95% interval holds 0: the difference is within the noise of the seeds\n");
     }
     if boot || test_boot {
-        out.push_str("the t intervals count seeds (and repeats); the bootstrap intervals resample the examples scored, the same resamples for both recipes\n");
+        out.push_str("the t intervals count seeds (and fold assignments, with repeats); the bootstrap intervals resample the examples scored, the same resamples for both recipes: read both\n");
+    }
+    if let Some(n) = summaries.first().map(|s| s.boot_missing).filter(|&n| n > 0) {
+        out.push_str(&format!("! no bootstrap over examples for {n} run(s): their predictions were not found (a cross-validation keeps them in its folds' oof.json; runs on a dev file keep none)\n"));
     }
     out
 }
@@ -745,7 +791,7 @@ pub fn table(summaries: &[Summary]) -> String {
 /// Writes `summary.csv` and `ablation.png` for the rows into the ablation folder, and returns
 /// the summaries.
 pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
-    let summaries = summarize_examples(rows);
+    let summaries = summarize_examples(dir, rows);
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("{}: {e}", dir.join("summary.csv").display()));
     w.write_record([
@@ -768,7 +814,7 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
         "test_diff_mean",
         "test_diff_ci95_low",
         "test_diff_ci95_high",
-        "diff_pairs",
+        "diff_seeds",
         "diff_boot95_low",
         "diff_boot95_high",
         "test_diff_boot95_low",
@@ -798,7 +844,7 @@ pub fn report(dir: &Path, rows: &[Row]) -> Result<Vec<Summary>> {
             opt(s.test_diff_mean),
             opt(s.test_diff_ci95.map(|c| c.0)),
             opt(s.test_diff_ci95.map(|c| c.1)),
-            s.diff_pairs.to_string(),
+            s.diff_seeds.to_string(),
             opt(s.diff_boot95.map(|c| c.0)),
             opt(s.diff_boot95.map(|c| c.1)),
             opt(s.test_diff_boot95.map(|c| c.0)),
@@ -887,7 +933,7 @@ mod tests {
         assert!((s[1].test_diff_mean.unwrap() + 0.15).abs() < 1e-12, "{:?}", s[1]);
         assert!(s[1].test_diff_ci95.is_some() && s[0].test_diff_mean.is_none());
         let table = table_with(&s, None);
-        assert!(table.contains("test vs base (paired)") && table.contains("intervals over 2 paired runs"), "{table}");
+        assert!(table.contains("test vs base (paired)") && table.contains("intervals over 2 seeds"), "{table}");
         assert!(table_markdown(&s, None).contains("test vs base (paired, 95% CI)"));
     }
 
@@ -896,14 +942,17 @@ mod tests {
         let repeated = |recipe: &str, seed: u64, scores: [f64; 3]| Row { repeat_scores: scores.to_vec(), ..row(recipe, seed, scores.iter().sum::<f64>() / 3.0, None) };
         let rows = [repeated("base", 1, [1.0, 1.2, 0.9]), repeated("base", 2, [1.1, 1.0, 1.0]), repeated("new", 1, [0.9, 1.0, 0.9]), repeated("new", 2, [1.0, 1.0, 0.8])];
         let s = summarize(&rows);
-        // Six (seed, repeat) differences: -0.1, -0.2, 0.0, -0.1, 0.0, -0.2.
-        let diffs = [-0.1, -0.2, 0.0, -0.1, 0.0, -0.2];
-        assert_eq!(s[1].diff_pairs, 6);
-        let (mean, ci) = paired(&diffs);
+        // The differences by seed (rows) and repeat (columns).
+        let table = [vec![-0.1, -0.2, 0.0], vec![-0.1, 0.0, -0.2]];
+        assert_eq!(s[1].diff_seeds, 2);
+        let (mean, ci) = crossed(&table);
         assert!((s[1].diff_mean.unwrap() - mean.unwrap()).abs() < 1e-12 && s[1].diff_ci95.is_some());
         let (got, want) = (s[1].diff_ci95.unwrap(), ci.unwrap());
         assert!((got.0 - want.0).abs() < 1e-12 && (got.1 - want.1).abs() < 1e-12);
-        assert!(!table_with(&s, None).contains("intervals over"), "6 paired runs are enough for the warning to stay quiet");
+        // Wider than the six differences counted as independent measurements.
+        let (_, naive) = paired(&table.concat());
+        assert!(got.1 - got.0 > naive.unwrap().1 - naive.unwrap().0);
+        assert!(table_with(&s, None).contains("intervals over 2 seeds"), "2 seeds warn, whatever the repeats");
     }
 
     #[test]

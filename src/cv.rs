@@ -389,9 +389,7 @@ pub type Labelled = (Vec<f64>, Vec<Vec<f64>>);
 fn read_folds(dir: &Path) -> Result<(Cv, Vec<(FoldJob, FoldPredictions)>)> {
     let spec = RunSpec::from_file(&dir.join(SPEC_FILE))?;
     let cv = spec.data.cv.ok_or_else(|| Error::Invalid(format!("{}: not a cross-validation (no data.cv)", dir.display())))?;
-    if cv.folds < 2 {
-        return Err(Error::Invalid(format!("{}: data.cv.folds is {}; a cross-validation needs at least 2", dir.join(SPEC_FILE).display(), cv.folds)));
-    }
+    check_counts(dir, &cv)?;
     let jobs = FoldJob::all(&cv);
     let missing: Vec<String> = jobs.iter().filter(|j| !fold_file(dir, j).is_file()).map(|j| j.to_string()).collect();
     if !missing.is_empty() {
@@ -399,6 +397,17 @@ fn read_folds(dir: &Path) -> Result<(Cv, Vec<(FoldJob, FoldPredictions)>)> {
     }
     let folds = jobs.into_iter().map(|j| read_json(&fold_file(dir, &j)).map(|p| (j, p))).collect::<Result<_>>()?;
     Ok((cv, folds))
+}
+
+/// A folder's `spec.json` (possibly edited by hand) with at least 2 folds and 1 repeat.
+fn check_counts(dir: &Path, cv: &Cv) -> Result<()> {
+    if cv.folds < 2 {
+        return Err(Error::Invalid(format!("{}: data.cv.folds is {}; a cross-validation needs at least 2", dir.join(SPEC_FILE).display(), cv.folds)));
+    }
+    if cv.repeats < 1 {
+        return Err(Error::Invalid(format!("{}: data.cv.repeats is 0; a cross-validation runs at least once", dir.join(SPEC_FILE).display())));
+    }
+    Ok(())
 }
 
 /// Reads what the cross-validation in `dir` predicted ([`CvPredictions`]): from the folds'
@@ -409,6 +418,9 @@ pub fn predictions(dir: &Path) -> Result<CvPredictions> {
         Ok((cv, folds)) => Ok(collect(&cv, &folds)),
         Err(e) => {
             let Ok(result) = read_json::<CvResult>(&dir.join("cv.json")) else { return Err(e) };
+            if result.repeats < 1 {
+                return Err(e);
+            }
             let names: Vec<String> = if result.repeats > 1 { (0..result.repeats).map(|r| format!("oof-repeat-{r}.tsv")).collect() } else { vec!["oof.tsv".into()] };
             let mut task = Task::Regression;
             let mut repeats = Vec::new();
@@ -563,6 +575,7 @@ pub fn is_cv_folder(dir: &Path) -> bool {
 pub fn predict_folds(dir: &Path, file: &Path, choice: &crate::predict::ColumnChoice) -> Result<(Ensemble, Vec<String>)> {
     let spec = RunSpec::from_file(&dir.join(SPEC_FILE))?;
     let cv = spec.data.cv.as_ref().ok_or_else(|| Error::Invalid(format!("{}: not a cross-validation (no data.cv)", dir.display())))?;
+    check_counts(dir, cv)?;
     let jobs = FoldJob::all(cv);
     let models: Vec<PathBuf> = jobs.iter().map(|j| dir.join(j.name()).join("best")).collect();
     let missing: Vec<String> = jobs.iter().zip(&models).filter(|(_, m)| !m.join("tunelab.json").is_file()).map(|(j, _)| j.to_string()).collect();

@@ -367,7 +367,7 @@ fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &Scri
             continue;
         }
         let trivial = tunelab::files::read_json(&a.out.join("trivial.json")).ok();
-        print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize_examples(&a.rows), trivial.as_ref()));
+        print!("{}", tunelab::ablation::table_with(&tunelab::ablation::summarize_examples(&a.out, &a.rows), trivial.as_ref()));
         match &a.summaries {
             Some(_) => println!("summary.csv and ablation.png written to {}", a.out.display()),
             None => println!("shard done: its rows are in {}; `tunelab merge {}` once every shard is", a.out.display(), a.out.display()),

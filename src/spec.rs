@@ -378,6 +378,11 @@ impl RunSpec {
         if recipe["adamw"].get("bias_correction").is_none() {
             recipe["adamw"]["bias_correction"] = true.into();
         }
+        if let Some(cv) = value["data"].get_mut("cv").filter(|c| c.is_object())
+            && cv.get("repeats").is_none()
+        {
+            cv["repeats"] = 1.into();
+        }
         if value.get("head").is_none() {
             value["head"] = serde_json::json!({ "layers": null, "dropout": null, "samples": null });
         }
@@ -403,6 +408,9 @@ impl RunSpec {
 
     /// Re-initialising the pooler when the head does not read it trains a layer for nothing.
     fn pooling_warning(&self) -> Option<String> {
+        if self.recipe.mixout.is_some() && self.head.samples.is_some_and(|k| k > 1) {
+            return Some("recipe.mixout turns dropout off, so head.samples (multi-sample dropout) draws the same pass each time: keep one of the two".into());
+        }
         let reinit_pooler = self.recipe.reinit.as_ref().is_some_and(|r| r.pooler);
         (reinit_pooler && self.pooling != Pooling::Pooler).then(|| {
             format!(

@@ -142,12 +142,12 @@ fn an_ablation_pairs_seeds_and_repeats_and_bootstraps_the_examples() {
     let summaries = summaries.unwrap();
     assert!(rows.iter().all(|r| r.repeat_scores.len() == 2 && (r.best - (r.repeat_scores[0] + r.repeat_scores[1]) / 2.0).abs() < 1e-12));
 
-    // The t interval counts each (seed, repeat) pair: four differences.
+    // The interval reads the differences seed by seed (rows) and repeat by repeat (columns).
     let of = |name: &str, seed: u64| rows.iter().find(|r| r.recipe == name && r.seed == seed).unwrap();
-    let diffs: Vec<f64> = [1, 2].iter().flat_map(|&s| (0..2).map(move |r| (s, r))).map(|(s, r)| of("other", s).repeat_scores[r] - of("baseline", s).repeat_scores[r]).collect();
+    let table: Vec<Vec<f64>> = [1, 2].iter().map(|&s| (0..2).map(|r| of("other", s).repeat_scores[r] - of("baseline", s).repeat_scores[r]).collect()).collect();
     let other = &summaries[2];
-    assert_eq!(other.diff_pairs, 4);
-    assert_eq!((other.diff_mean, other.diff_ci95), tunelab::ablation::paired(&diffs));
+    assert_eq!(other.diff_seeds, 2);
+    assert_eq!((other.diff_mean, other.diff_ci95), tunelab::ablation::crossed(&table));
 
     // The same recipe with the same seeds predicts the same: every resample differs by 0.
     assert_eq!(summaries[1].diff_boot95, Some((0.0, 0.0)));

@@ -155,7 +155,7 @@ pub fn cv(cv: &CvOutcome) -> Bundle {
 
 /// An ablation: its table (and the chart it wrote, when it ran every job).
 pub fn ablation(a: &AblationResult) -> Vec<Bundle> {
-    let table = crate::ablation::table(&crate::ablation::summarize_examples(&a.rows));
+    let table = crate::ablation::table(&crate::ablation::summarize_examples(&a.out, &a.rows));
     let mut out = vec![bundle([("text/plain", table.clone()), ("text/html", format!("<pre>{}</pre>", escape(&table)))])];
     if let Ok(png) = std::fs::read(a.out.join("ablation.png")) {
         let mut b = bundle([("text/plain", format!("{}", a.out.join("ablation.png").display()))]);

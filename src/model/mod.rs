@@ -2,8 +2,9 @@
 //! to a folder that transformers reads.
 //!
 //! A model folder holds `config.json`, `model.safetensors` and `tokenizer.json`. A folder
-//! saved by tunelab adds `head.safetensors` (the head's `weight` and `bias`) and
-//! `tunelab.json` (task, label names, pooling, max length); transformers ignores both, so
+//! saved by tunelab adds `head.safetensors` (the head's `weight` and `bias`, and its pooling's
+//! own variable if it has one) and `tunelab.json` (task, label names, pooling, the head's
+//! options, max length); transformers ignores both, so
 //! `AutoModel.from_pretrained` loads the fine-tuned encoder as it is.
 pub mod bert;
 pub mod config;
@@ -281,6 +282,11 @@ impl Model {
                 ))
             })?;
             encoder.report.initialised.extend(["head.weight".to_string(), "head.bias".to_string()]);
+            match spec.pooling {
+                Pooling::Attention => encoder.report.initialised.push("head.attention_query".into()),
+                Pooling::WeightedLayers => encoder.report.initialised.push("head.layer_weights".into()),
+                _ => {}
+            }
             Model::new(encoder, spec)
         }
     }
