@@ -68,6 +68,7 @@ reference: setup reference-venv
 	.venv-ref/bin/python scripts/reference/technique_fixtures.py
 	.venv-ref/bin/python scripts/reference/bootstrap_fixture.py
 	.venv-ref/bin/python scripts/reference/intervals_fixture.py
+	.venv-ref/bin/python scripts/reference/pruner_fixture.py
 	.venv-ref/bin/python scripts/reference/zoo_fixtures.py
 
 # The MPNet golden values (tiny random MPNet, bucket table, the real model on 5 sentences).

@@ -51,6 +51,7 @@ pub mod run;
 pub mod run_dir;
 pub mod schedule;
 pub mod script;
+pub mod search;
 pub mod spec;
 pub mod techniques;
 pub mod tensorboard;
