@@ -38,6 +38,13 @@ fn spec() -> RunSpec {
     }
 }
 
+/// Trains in this process, one run at a time (libtorch's random generator is global).
+fn run_in(s: &RunSpec, control: &tunelab::RunControl) -> tunelab::Run {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    s.run_with(control).unwrap()
+}
+
 fn tunelab(args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_tunelab")).args(args).output().unwrap();
     assert!(out.status.success(), "tunelab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -100,7 +107,7 @@ fn frozen_blocks_do_not_move_and_get_no_optimizer_state_until_they_thaw() {
     s.recipe.freeze = Some(Freeze { embeddings: true, bottom_layers: 1, unfreeze_every: Some(20) });
     s.training.keep = Some(tunelab::spec::Keep::Resumable);
     // 15 steps: layer 0 (thaws at 20) and the embeddings (40) never train.
-    let run = s.run_with(&tunelab::RunControl { out: Some(root.path().join("run")), quiet: true, stop_after: Some(15), ..Default::default() }).unwrap();
+    let run = run_in(&s, &tunelab::RunControl { out: Some(root.path().join("run")), quiet: true, stop_after: Some(15), ..Default::default() });
     let pretrained = tensors(&fixture("tiny_bert/model.safetensors"));
     let trained = tensors(&run.dir.join("last/model/model.safetensors"));
     // The fixture's checkpoint names its tensors `bert.<name>`, as transformers saves them.
@@ -174,7 +181,7 @@ fn new_heads_are_saved_reloaded_and_predict() {
         s.head = options.clone();
         s.training.max_steps = Some(6);
         let out = root.path().join(format!("{pooling:?}"));
-        let run = s.run_with(&tunelab::RunControl { out: Some(out.clone()), quiet: true, ..Default::default() }).unwrap();
+        let run = run_in(&s, &tunelab::RunControl { out: Some(out.clone()), quiet: true, ..Default::default() });
         let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.dir.join("best/tunelab.json")).unwrap()).unwrap();
         let saved: tunelab::HeadSpec = serde_json::from_value(meta["spec"].clone()).unwrap_or_else(|_| serde_json::from_value(meta.clone()).unwrap());
         assert_eq!((saved.pooling, saved.options), (pooling, options), "{meta}");
@@ -197,9 +204,9 @@ fn multi_sample_dropout_averages_the_losses_of_its_masks() {
     s.recipe = Recipe::default();
     s.training.max_steps = Some(5);
     s.head = tunelab::model::HeadOptions { dropout: Some(0.0), ..Default::default() };
-    let one = s.run_with(&tunelab::RunControl { out: Some(root.path().join("one")), quiet: true, ..Default::default() }).unwrap();
+    let one = run_in(&s, &tunelab::RunControl { out: Some(root.path().join("one")), quiet: true, ..Default::default() });
     s.head.samples = Some(4);
-    let four = s.run_with(&tunelab::RunControl { out: Some(root.path().join("four")), quiet: true, ..Default::default() }).unwrap();
+    let four = run_in(&s, &tunelab::RunControl { out: Some(root.path().join("four")), quiet: true, ..Default::default() });
     for (a, b) in one.log.iter().zip(&four.log) {
         assert!((a.loss - b.loss).abs() < 1e-6 * a.loss.abs().max(1.0), "{} vs {}", a.loss, b.loss);
     }

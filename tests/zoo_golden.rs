@@ -59,7 +59,12 @@ fn train(case: &str, recipe: Recipe, classes: usize) -> (Vec<f64>, HashMap<Strin
 }
 
 /// [`train`] with any head; every `<case>.init.head.*` tensor of the fixture starts the head.
+/// One training at a time: libtorch's random generator is global to the process, and the
+/// trainer seeds it at every step (Mixout's masks are drawn from it), so two tests training
+/// side by side would draw from each other's generator.
 fn train_head(case: &str, recipe: Recipe, head: HeadSpec) -> (Vec<f64>, HashMap<String, Tensor>) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let g = golden("zoo.safetensors");
     let tmp = tempfile::tempdir().unwrap();
     let classes = head.task.outputs();
