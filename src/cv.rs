@@ -90,18 +90,10 @@ pub struct CvResult {
     pub swa_test_score: Option<f64>,
     /// Repeated k-fold: the number of repeats, and each repeat's out-of-fold score (the
     /// `oof_score` is their mean, `oof` the mean of each metric).
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "crate::spec::one", skip_serializing_if = "crate::spec::is_one")]
     pub repeats: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeat_scores: Vec<f64>,
-}
-
-fn one() -> usize {
-    1
-}
-
-fn is_one(n: &usize) -> bool {
-    *n == 1
 }
 
 /// One fold's run of a cross-validation: fold `fold` of repeat `repeat`.

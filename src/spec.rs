@@ -171,11 +171,11 @@ pub struct Cv {
     pub repeat: Option<usize>,
 }
 
-fn one() -> usize {
+pub(crate) fn one() -> usize {
     1
 }
 
-fn is_one(n: &usize) -> bool {
+pub(crate) fn is_one(n: &usize) -> bool {
     *n == 1
 }
 

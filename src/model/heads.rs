@@ -41,22 +41,6 @@ pub enum Pooling {
     Concat,
 }
 
-impl Pooling {
-    /// Pools `[batch, len, hidden]` to `[batch, hidden]` (the poolings without variables).
-    pub fn apply(self, out: &EncoderOutput, attention_mask: &Tensor) -> Tensor {
-        match self {
-            Pooling::Attention | Pooling::WeightedLayers | Pooling::Concat => unreachable!("a pooling with variables is the head's own"),
-            Pooling::Pooler => out.pooler_output.shallow_clone(),
-            Pooling::Cls => out.last_hidden_state.select(1, 0),
-            Pooling::Mean => {
-                let mask = attention_mask.to_kind(out.last_hidden_state.kind()).unsqueeze(-1);
-                let summed = (&out.last_hidden_state * &mask).sum_dim_intlist(1, false, None);
-                summed / mask.sum_dim_intlist(1, false, None).clamp_min(1e-9)
-            }
-        }
-    }
-}
-
 impl std::str::FromStr for Pooling {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -202,6 +186,13 @@ impl Head {
     pub fn pool(&self, out: &EncoderOutput, attention_mask: &Tensor) -> Tensor {
         let top = |k: usize| -> Vec<Tensor> { out.hidden_states.iter().rev().take(k).map(|h| h.select(1, 0)).collect() };
         match self.spec.pooling {
+            Pooling::Pooler => out.pooler_output.shallow_clone(),
+            Pooling::Cls => out.last_hidden_state.select(1, 0),
+            Pooling::Mean => {
+                let mask = attention_mask.to_kind(out.last_hidden_state.kind()).unsqueeze(-1);
+                let summed = (&out.last_hidden_state * &mask).sum_dim_intlist(1, false, None);
+                summed / mask.sum_dim_intlist(1, false, None).clamp_min(1e-9)
+            }
             Pooling::Attention => {
                 let h = &out.last_hidden_state;
                 let query = self.query.as_ref().expect("attention pooling has its query").to_kind(h.kind());
@@ -219,7 +210,6 @@ impl Head {
                 pooled
             }
             Pooling::Concat => Tensor::cat(&top(self.spec.options.layers()), -1),
-            plain => plain.apply(out, attention_mask),
         }
     }
 
@@ -236,14 +226,19 @@ impl Head {
         (0..k).map(|_| self.linear.forward(&pooled.dropout(self.dropout, train))).collect()
     }
 
-    /// The training loss for a batch of predictions: MSE (targets float `[batch]`) or
-    /// cross-entropy (targets int64 class indices `[batch]`), averaged over the batch.
-    /// The loss in fp32 whatever format the outputs were computed in.
+    /// The task's default training loss for a batch of predictions (see [`default_loss`]).
     pub fn loss(&self, outputs: &Tensor, targets: &Tensor) -> Tensor {
-        let outputs = &crate::precision::to_fp32(outputs);
-        match self.spec.task {
-            Task::Regression => outputs.squeeze_dim(-1).mse_loss(&targets.to_kind(outputs.kind()), tch::Reduction::Mean),
-            Task::Classification { .. } => outputs.cross_entropy_for_logits(&targets.to_kind(Kind::Int64)),
-        }
+        default_loss(&self.spec.task, outputs, targets)
+    }
+}
+
+/// A task's default training loss: MSE (targets float `[batch]`) or cross-entropy (targets
+/// int64 class indices `[batch]`), averaged over the batch, in fp32 whatever format the outputs
+/// were computed in. The recipe's `loss` ([`crate::techniques::Loss`]) chooses another.
+pub fn default_loss(task: &Task, outputs: &Tensor, targets: &Tensor) -> Tensor {
+    let outputs = &crate::precision::to_fp32(outputs);
+    match task {
+        Task::Regression => outputs.squeeze_dim(-1).mse_loss(&targets.to_kind(outputs.kind()), tch::Reduction::Mean),
+        Task::Classification { .. } => outputs.cross_entropy_for_logits(&targets.to_kind(Kind::Int64)),
     }
 }

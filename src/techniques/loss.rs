@@ -72,10 +72,8 @@ impl Loss {
         let regression = || (outputs.squeeze_dim(-1), targets.to_kind(outputs.kind()));
         let mean = tch::Reduction::Mean;
         match (loss, task) {
-            (None | Some(Loss::Mse), Task::Regression) => {
-                let (p, t) = regression();
-                p.mse_loss(&t, mean)
-            }
+            // The task's own (MSE on a classification task never gets here: `validate` refuses it).
+            (None | Some(Loss::Mse), _) => crate::model::heads::default_loss(task, outputs, targets),
             (Some(Loss::Huber { delta }), _) => {
                 let (p, t) = regression();
                 p.huber_loss(&t, mean, *delta)
@@ -88,7 +86,6 @@ impl Loss {
                 let weights = class_weights.as_ref().map(|w| Tensor::from_slice(w).to_kind(Kind::Float).to_device(outputs.device()));
                 outputs.cross_entropy_loss(&targets.to_kind(Kind::Int64), weights.as_ref(), mean, -100, *label_smoothing)
             }
-            (_, Task::Classification { .. }) => outputs.cross_entropy_for_logits(&targets.to_kind(Kind::Int64)),
         }
     }
 }
