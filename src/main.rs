@@ -111,7 +111,8 @@ enum Command {
     ///
     /// Example: tunelab merge runs/ablation
     Merge {
-        /// The ablation's folder (it holds results-*.jsonl) or the cross-validation's (it holds spec.json and fold-*/).
+        /// The ablation's folder (it holds results-*.jsonl), the cross-validation's (it holds
+        /// spec.json and fold-*/) or the sweep's (it holds sweep.json and trial-*.json).
         dir: PathBuf,
         /// Print the ablation's table as Markdown (for a results page) instead of plain text.
         #[arg(long)]
@@ -288,6 +289,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run, estimate } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref(), estimate),
+        Command::Merge { dir, .. } if dir.join("sweep.json").is_file() => {
+            let board = tunelab::search::report(&dir)?;
+            print!("{board}");
+            match &board.best {
+                Some(_) => println!("leaderboard.csv, history.png and parameters.png written to {0}; the best trial's specification is {0}/best/spec.json (tunelab train {0}/best/spec.json)", dir.display()),
+                None => println!("leaderboard.csv, history.png and parameters.png written to {} (no trial has completed yet)", dir.display()),
+            }
+            Ok(())
+        }
         Command::Merge { dir, .. } if dir.join("spec.json").is_file() => {
             let result = tunelab::cv::assemble(&dir)?;
             print!("{result}");
@@ -376,8 +386,12 @@ fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &Scri
     for cv in &value.cvs {
         report_cv(cv)?;
     }
-    if settings.shard.is_some() && value.ablations.is_empty() && value.cvs.is_empty() {
-        anyhow::bail!("--shard: the script runs no ablation and no cross-validation, so there is nothing to split");
+    for board in &value.sweeps {
+        print!("{board}");
+        println!("leaderboard.csv, history.png, parameters.png{} written to {}", if board.best.is_some() { " and best/spec.json" } else { "" }, board.out.display());
+    }
+    if settings.shard.is_some() && value.ablations.is_empty() && value.cvs.is_empty() && value.sweeps.is_empty() {
+        anyhow::bail!("--shard: the script runs no ablation, cross-validation or sweep, so there is nothing to split");
     }
     Ok(())
 }

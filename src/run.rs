@@ -39,6 +39,29 @@ pub struct RunControl {
     /// When this becomes true (a notebook's stop button, SIGINT), the run stops at the next step
     /// boundary with a resumable checkpoint, as `stop_after` does; `resume` continues it.
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Called with each evaluation of the weights being trained (not the averaged ones): a
+    /// sweep's pruner reads the dev scores here, and stops the run through `interrupt` right
+    /// after the evaluation that decided it.
+    pub on_evaluation: Option<EvaluationHook>,
+}
+
+/// See [`RunControl::on_evaluation`].
+#[derive(Clone)]
+pub struct EvaluationHook(pub std::sync::Arc<dyn Fn(&EvalRecord) + Send + Sync>);
+
+impl std::fmt::Debug for EvaluationHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvaluationHook")
+    }
+}
+
+impl Observer for EvaluationHook {
+    fn evaluated(&mut self, record: &EvalRecord) -> Result<()> {
+        if record.weights == Weights::Model {
+            (self.0)(record);
+        }
+        Ok(())
+    }
 }
 
 impl RunControl {
@@ -271,7 +294,11 @@ fn execute(spec: &RunSpec, prepared: Prepared, dir: &RunDir, state: Option<Check
     let mut events = if control.tensorboard { Some(crate::tensorboard::EventWriter::new(&dir.path)?) } else { None };
     let per_step = setup.settings.batch_size * setup.settings.grad_accum;
     let mut hook = control.progress.clone().map(|h| crate::progress::HookObserver::new(h, &setup.resolved, per_step));
+    let mut on_evaluation = control.on_evaluation.clone();
     let mut observers: Vec<&mut dyn Observer> = vec![&mut writer];
+    if let Some(h) = on_evaluation.as_mut() {
+        observers.push(h);
+    }
     if let Some(h) = hook.as_mut() {
         observers.push(h);
     }

@@ -497,7 +497,7 @@ pub fn refuse_if_written(dir: &Path, what: &str) -> Result<()> {
 }
 
 /// Whether a process with this id runs (Linux: `/proc/<pid>`; elsewhere a lock is never stale).
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }

@@ -203,9 +203,12 @@ impl<'m> Trainer<'m> {
             for o in observers.iter_mut() {
                 o.step(&log)?;
             }
-            let interrupt = interrupted(self) && self.state.step < total;
+            let mut interrupt = interrupted(self) && self.state.step < total;
             if setup.evaluation_due(self.state.step) {
                 self.evaluate_and_report(setup, observers)?;
+                // An observer may stop the run on what this evaluation showed (a sweep's pruner):
+                // it stops here, the evaluation's checkpoint being its last.
+                interrupt = interrupted(self) && self.state.step < total;
             } else if self.state.step == stop_at || interrupt {
                 self.report_checkpoint(observers)?;
             }

@@ -157,20 +157,34 @@ pub fn cv(cv: &CvOutcome) -> Bundle {
 pub fn ablation(a: &AblationResult) -> Vec<Bundle> {
     let table = crate::ablation::table(&crate::ablation::summarize_examples(&a.out, &a.rows));
     let mut out = vec![bundle([("text/plain", table.clone()), ("text/html", format!("<pre>{}</pre>", escape(&table)))])];
-    if let Ok(png) = std::fs::read(a.out.join("ablation.png")) {
-        let mut b = bundle([("text/plain", format!("{}", a.out.join("ablation.png").display()))]);
-        b.insert("image/png".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(png)));
-        out.push(b);
-    }
+    out.extend(png_file(&a.out.join("ablation.png")));
     out
 }
 
-/// Everything a cell's calls produced, in the order: plans, runs, cross-validations, ablations.
+/// A PNG file the call wrote, shown as an image (nothing if it is not there).
+fn png_file(path: &std::path::Path) -> Option<Bundle> {
+    let png = std::fs::read(path).ok()?;
+    let mut b = bundle([("text/plain", format!("{}", path.display()))]);
+    b.insert("image/png".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(png)));
+    Some(b)
+}
+
+/// A sweep: its leaderboard and its two charts.
+pub fn sweep(board: &crate::search::Leaderboard) -> Vec<Bundle> {
+    let table = board.to_string();
+    let mut out = vec![bundle([("text/plain", table.clone()), ("text/html", format!("<pre>{}</pre>", escape(&table)))])];
+    out.extend(["history.png", "parameters.png"].iter().filter_map(|name| png_file(&board.out.join(name))));
+    out
+}
+
+/// Everything a cell's calls produced, in the order: plans, runs, cross-validations, ablations,
+/// sweeps.
 pub fn recorded(v: &ScriptValue) -> Vec<Bundle> {
     let mut out: Vec<Bundle> = v.plans.iter().flat_map(plan).collect();
     out.extend(v.runs.iter().flat_map(run));
     out.extend(v.cvs.iter().map(cv));
     out.extend(v.ablations.iter().flat_map(ablation));
+    out.extend(v.sweeps.iter().flat_map(sweep));
     out
 }
 

@@ -12,6 +12,9 @@ use crate::groups::GroupTable;
 use crate::recipe::LrTable;
 use crate::run_dir::{Curves, RunDir};
 
+mod sweep;
+pub use sweep::{KeyAxis, TrialPoint};
+
 static FONT: Once = Once::new();
 
 fn register_font() {
@@ -128,6 +131,8 @@ enum Content {
     Lr { lrs: LrTable, log_scale: bool },
     Runs(Vec<Curves>),
     Scores { what: String, sets: Vec<ScoreSet>, trivial: Option<(String, f64)> },
+    SweepHistory { metric: String, higher_is_better: bool, trials: Vec<TrialPoint> },
+    SweepParameters { metric: String, keys: Vec<KeyAxis>, trials: Vec<TrialPoint> },
 }
 
 /// A chart: shown inline in a notebook (with the `evcxr` feature), saved as `.svg` or `.png`.
@@ -186,11 +191,25 @@ impl Chart {
         Chart { content: Content::Scores { what: what.to_string(), sets, trivial }, size: (1000, 550) }
     }
 
+    /// A sweep's optimisation history: every trial's score (pruned ones hollow, at the score
+    /// they were stopped at) and the best finished score so far.
+    pub fn sweep_history(metric: &str, higher_is_better: bool, trials: Vec<TrialPoint>) -> Self {
+        Chart { content: Content::SweepHistory { metric: metric.to_string(), higher_is_better, trials }, size: (1000, 500) }
+    }
+
+    /// One panel per searched key: each trial's score against its value of the key.
+    pub fn sweep_parameters(metric: &str, keys: Vec<KeyAxis>, trials: Vec<TrialPoint>) -> Self {
+        let width = 120 + 380 * keys.len().max(1) as u32;
+        Chart { content: Content::SweepParameters { metric: metric.to_string(), keys, trials }, size: (width, 420) }
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         match &self.content {
             Content::Lr { lrs, log_scale } => draw_lr(root, lrs, *log_scale),
             Content::Runs(runs) => draw_runs(root, runs),
             Content::Scores { what, sets, trivial } => draw_scores(root, what, sets, trivial.as_ref()),
+            Content::SweepHistory { metric, higher_is_better, trials } => sweep::draw_history(root, metric, *higher_is_better, trials),
+            Content::SweepParameters { metric, keys, trials } => sweep::draw_parameters(root, metric, keys, trials),
         }
     }
 

@@ -133,7 +133,8 @@ fn named_recipes(recipes: Array) -> Fallible<Vec<(String, Recipe)>> {
 pub(super) fn register(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
     register_values(engine);
     register_runs(engine, record.clone(), settings.clone());
-    register_ablate(engine, record, settings);
+    register_ablate(engine, record.clone(), settings.clone());
+    register_sweep(engine, record, settings);
     register_run_fields(engine);
 }
 
@@ -324,6 +325,80 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
         let jobs = ablation.jobs().len();
         rec.borrow_mut().ablations.push(AblationResult { out: ablation.out, jobs, rows, summaries });
         Ok(value)
+    });
+}
+
+/// `sweep(model, data, recipe, space, training, #{ trials, sampler, pruner, seed, startup, out })`,
+/// and the distributions of a search space: `uniform(low, high)`, `log_uniform(low, high)`,
+/// `int(low, high)`, `choice([..])` (maps that the library reads).
+fn register_sweep(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
+    fn number(x: &Dynamic, what: &str) -> Fallible<f64> {
+        x.as_float().or_else(|_| x.as_int().map(|i| i as f64)).map_err(|t| fail(Error::Invalid(format!("{what}: expected a number, got {t}"))))
+    }
+    fn range(kind: &str, low: Dynamic, high: Dynamic) -> Fallible<Map> {
+        let mut m = Map::new();
+        m.insert("kind".into(), kind.into());
+        m.insert("low".into(), Dynamic::from_float(number(&low, kind)?));
+        m.insert("high".into(), Dynamic::from_float(number(&high, kind)?));
+        Ok(m)
+    }
+    engine.register_fn("uniform", |low: Dynamic, high: Dynamic| range("uniform", low, high));
+    engine.register_fn("log_uniform", |low: Dynamic, high: Dynamic| range("log_uniform", low, high));
+    engine.register_fn("int", |low: i64, high: i64| -> Map {
+        let mut m = Map::new();
+        m.insert("kind".into(), "int".into());
+        m.insert("low".into(), low.into());
+        m.insert("high".into(), high.into());
+        m
+    });
+    engine.register_fn("choice", |values: Array| -> Map {
+        let mut m = Map::new();
+        m.insert("kind".into(), "choice".into());
+        m.insert("values".into(), values.into());
+        m
+    });
+    let (rec, s) = (record, settings);
+    engine.register_fn("sweep", move |m: ModelRef, d: DataSpec, r: Recipe, space: Map, t: TrainConfig, options: Map| -> Fallible<Array> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Options {
+            #[serde(default)]
+            trials: Option<usize>,
+            sampler: crate::search::Sampler,
+            #[serde(default)]
+            pruner: Option<crate::search::SuccessiveHalving>,
+            #[serde(default)]
+            seed: u64,
+            #[serde(default)]
+            startup: Option<usize>,
+            out: PathBuf,
+        }
+        let options: Options = from_map("sweep", options)?;
+        let space: crate::search::Space = from_map("sweep space", space)?;
+        let sweep = crate::search::Sweep {
+            space,
+            sampler: options.sampler,
+            trials: options.trials,
+            seed: options.seed,
+            pruner: options.pruner,
+            startup: options.startup.unwrap_or(10),
+            out: options.out,
+        };
+        let mut base = spec(&m, &d, &r, &t);
+        base.training.apply(&s.hardware);
+        if s.plan_only {
+            sweep.validate(&base).map_err(fail)?;
+            let plan = base.plan().map_err(fail)?;
+            let trials = sweep.trial_count().map_err(fail)?;
+            let name = format!("sweep base ({trials} trials of {} keys: {})", sweep.space.0.len(), sweep.space.0.keys().cloned().collect::<Vec<_>>().join(", "));
+            rec.borrow_mut().plans.push(crate::spec::Plan { name, ..plan });
+            return Ok(Array::new());
+        }
+        sweep.run(&base, s.shard, &s.control).map_err(fail)?;
+        let board = crate::search::report(&sweep.out).map_err(fail)?;
+        let rows = board.rows().iter().map(to_dynamic).collect();
+        rec.borrow_mut().sweeps.push(board);
+        Ok(rows)
     });
 }
 

@@ -96,6 +96,8 @@ pub struct ScriptValue {
     pub cvs: Vec<crate::cv::CvOutcome>,
     /// The ablations run.
     pub ablations: Vec<AblationResult>,
+    /// The sweeps run (this worker's trials done), each reported from its folder.
+    pub sweeps: Vec<crate::search::Leaderboard>,
 }
 
 /// A parsed script.
