@@ -104,3 +104,35 @@ fn the_template_is_a_complete_specification() {
         assert!(text.contains(key), "{key} in {text}");
     }
 }
+
+#[test]
+fn every_sweep_option_and_distribution_is_documented() {
+    let doc = std::fs::read_to_string(common::root().join("docs/options.md")).unwrap();
+    let sweep = tunelab::search::Sweep {
+        space: tunelab::search::Space::default(),
+        sampler: tunelab::search::Sampler::Tpe,
+        trials: Some(1),
+        seed: 0,
+        pruner: Some(tunelab::search::SuccessiveHalving { min_resource: Some(1), ..Default::default() }),
+        startup: 10,
+        out: "x".into(),
+    };
+    let mut all = BTreeSet::new();
+    keys(&serde_json::to_value(&sweep).unwrap(), "", &mut all);
+    all.remove("space");
+    assert!(all.len() >= 9, "{all:?}");
+    for sampler in ["grid", "random", "tpe"] {
+        all.insert(sampler.to_string());
+    }
+    let missing: Vec<&String> = all.iter().filter(|k| !doc.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "docs/options.md does not document the sweep options {missing:?}");
+    for d in [
+        tunelab::search::Distribution::Uniform { low: 0.0, high: 1.0 },
+        tunelab::search::Distribution::LogUniform { low: 0.1, high: 1.0 },
+        tunelab::search::Distribution::Int { low: 0, high: 1 },
+        tunelab::search::Distribution::Choice { values: vec![] },
+    ] {
+        let kind = serde_json::to_value(&d).unwrap()["kind"].as_str().unwrap().to_string();
+        assert!(doc.contains(&format!("`{kind}(")), "docs/options.md does not document the distribution {kind}");
+    }
+}

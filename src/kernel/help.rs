@@ -52,7 +52,7 @@ fn section(function: &str) -> Option<&'static str> {
 }
 
 /// What tunelab's script functions do (README's list), shown with their signatures.
-const FUNCTIONS: [(&str, &str); 13] = [
+const FUNCTIONS: [(&str, &str); 18] = [
     ("model", "model(path, #{ pooling, layers, dropout, samples }): a pre-trained model folder and the head on it"),
     ("data", "data(#{ train, dev, columns, kind, train_limit, dev_limit, subset, skip_invalid, cv, test }): the data of a run"),
     ("recipe", "recipe(#{ lr, weight_decay, warmup, decay, reinit, swa, evaluation, adamw, weight_decay_towards, loss, freeze, adversarial, mixout }): the techniques, composed"),
@@ -64,6 +64,11 @@ const FUNCTIONS: [(&str, &str); 13] = [
     ("compare", "compare([runs]): a table of runs, to print"),
     ("plot_runs", "plot_runs([runs], \"curves.png\"): the runs' loss and dev curves, overlaid, into a file"),
     ("ablate", "ablate(model, data, [#{ name, recipe }], training, #{ seeds, out }): recipes × seeds, summarised (summary.csv, ablation.png)"),
+    ("sweep", "sweep(model, data, recipe, #{ \"recipe.lr.top_lr\": log_uniform(1e-5, 3e-4), .. }, training, #{ sampler, trials, pruner, seed, startup, out }): a hyper-parameter search over specification keys (grid, random, tpe; successive halving), its trials best first (leaderboard.csv, history.png, parameters.png, best/spec.json)"),
+    ("uniform", "uniform(low, high): a search-space key's value, uniform on [low, high]"),
+    ("log_uniform", "log_uniform(low, high): a search-space key's value, uniform in log space (learning rates)"),
+    ("int", "int(low, high): a search-space key's integer value, low and high included"),
+    ("choice", "choice([a, b, ..]): a search-space key's value, one of these"),
     ("fmt", "fmt(x, decimals): a number as text with that many decimals"),
     ("warmup_steps", "recipe.warmup_steps(total): the warm-up of a run of `total` steps, in steps"),
 ];

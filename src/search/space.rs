@@ -144,6 +144,11 @@ fn set(json: &mut Value, key: &str, value: Value) -> Result<()> {
         }
         here = match here {
             Value::Object(map) => {
+                // A one-key map is one of several forms (`recipe.warmup`: {"steps": n} or
+                // {"fraction": f}): another key replaces it, and the specification judges the form.
+                if !map.contains_key(*part) && map.len() == 1 && i + 1 == parts.len() {
+                    map.clear();
+                }
                 if !map.contains_key(*part) && !map.is_empty() {
                     let known: Vec<&str> = map.keys().map(String::as_str).collect();
                     let section = if path.is_empty() { "the specification".to_string() } else { path.clone() };
@@ -187,7 +192,9 @@ mod tests {
 
     #[test]
     fn keys_are_written_where_they_point() {
-        let mut json = serde_json::json!({ "recipe": { "lr": { "sets": [{ "lr": 1.0 }, { "lr": 2.0 }] }, "reinit": null } });
+        let mut json = serde_json::json!({ "recipe": { "lr": { "kind": "grouped", "sets": [{ "lr": 1.0, "name": "a" }, { "lr": 2.0, "name": "b" }] }, "reinit": null, "warmup": { "steps": 0 } } });
+        set(&mut json, "recipe.warmup.fraction", Value::from(0.1)).unwrap();
+        assert_eq!(json["recipe"]["warmup"], serde_json::json!({ "fraction": 0.1 }));
         set(&mut json, "recipe.lr.sets.1.lr", Value::from(5.0)).unwrap();
         set(&mut json, "recipe.reinit.top_layers", Value::from(2)).unwrap();
         assert_eq!(json["recipe"]["lr"]["sets"][1]["lr"], Value::from(5.0));
