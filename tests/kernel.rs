@@ -348,3 +348,29 @@ let run = train(model("tests/fixtures/tiny_bert"), d, recipe(), training(#{ epoc
     let metrics: Value = serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["finished"], false);
 }
+
+#[test]
+fn a_sweep_shows_its_leaderboard_and_its_two_charts() {
+    let kernel = start();
+    let dir = tempfile::tempdir().unwrap();
+    let code = format!(
+        r#"let m = model("tests/fixtures/tiny_bert", #{{ pooling: "mean" }});
+let d = data(#{{ train: "tests/fixtures/vader-sample/train.tsv", dev: "tests/fixtures/vader-sample/dev.tsv",
+                columns: #{{ text: "text", label: "score" }}, kind: "regression" }});
+let r = recipe(#{{ lr: #{{ kind: "llrd", top_lr: 1e-3, decay: 0.9, head_lr: 2e-3 }}, evaluation: #{{ every: 5 }} }});
+let trials = sweep(m, d, r, #{{ "recipe.lr.top_lr": log_uniform(1e-4, 1e-2) }}, training(#{{ epochs: 1, batch_size: 16, max_length: 64, threads: 1 }}),
+                   #{{ sampler: "random", trials: 3, out: "{}" }});
+trials.len()"#,
+        dir.path().join("sweep").display()
+    );
+    let results = drive(&kernel, json!([execute(&code)]));
+    let swept = &results[0];
+    assert_eq!(swept["reply"]["status"], "ok", "{}", swept["reply"]);
+    let displays = iopub(swept, "display_data");
+    let board = displays.iter().find(|d| d["data"]["text/html"].is_string()).expect("the leaderboard");
+    let text = board["data"]["text/plain"].as_str().unwrap();
+    assert!(text.contains("3 of 3 trials finished") && text.contains("recipe.lr.top_lr"), "{text}");
+    let charts: Vec<&str> = displays.iter().filter(|d| d["data"]["image/png"].is_string()).map(|d| d["data"]["text/plain"].as_str().unwrap()).collect();
+    assert!(charts.len() == 2 && charts[0].ends_with("history.png") && charts[1].ends_with("parameters.png"), "{charts:?}");
+    assert_eq!(iopub(swept, "execute_result")[0]["data"]["text/plain"], "3");
+}

@@ -3,7 +3,10 @@
 # munged, slurmctld and slurmd with a single-node configuration, submits a small seed table
 # (scripts/seed_table.rhai on 96 Amazon sentences, 2 folds, 2 seeds: 16 cross-validations) as a
 # 4-task job array plus a dependent merge job, waits, prints the merged table, then runs the same
-# table unsharded in this shell and checks that both tables are the same. About 5 minutes on 2 cores.
+# table unsharded in this shell and checks that both tables are the same. Then the same for a small
+# hyper-parameter sweep (scripts/sweep.rhai's grid on 96 sentences: 18 trials shared by a 2-task
+# array through their claims), checking that the Slurm leaderboard equals the one run in this
+# shell. About 8 minutes on 2 cores.
 #
 #   make slurm-demo          (= bash scripts/slurm/demo.sh; needs root for apt and the daemons)
 set -euo pipefail
@@ -80,4 +83,29 @@ if diff <(table "$sharded") <(table "$whole"); then
   say "the Slurm table equals the unsharded one"
 else
   say "the tables differ"; exit 1
+fi
+
+say "a small sweep (18 grid trials) as a 2-task array sharing one folder"
+sweep_options=(--set 'mode="grid"' --set train_limit=96 --set epochs=1)
+sharded=.cache/slurm/sweep-sharded
+whole=.cache/slurm/sweep-whole
+rm -rf "$sharded" "$whole"
+read -r array merge < <(scripts/slurm/submit.sh 2 "$sharded" scripts/sweep.rhai "${sweep_options[@]}" --set "out=\"$sharded\"")
+[ -n "$array" ] && [ -n "$merge" ] || { say "submitting the sweep failed"; exit 1; }
+say "submitted array job $array (2 tasks) and merge job $merge (afterok)"
+while squeue -h -j "$array,$merge" 2>/dev/null | grep -q .; do sleep 5; done
+log=slurm-logs/tunelab-merge-$merge.out
+[ -f "$log" ] || { say "the merge job left no log ($log): see $state/log"; exit 1; }
+say "merged by Slurm:"
+cat "$log"
+grep -q '18 of 18 trials finished' "$log" || { say "the sweep's merge job did not find 18 finished trials"; exit 1; }
+workers=$(grep -ho '"worker": *"[^"]*"' "$sharded"/trial-*.json | sed 's/.*shard //' | sort | uniq -c)
+say "trials per array task: $(echo $workers)"
+say "the same sweep in this shell"
+target/release/tunelab run scripts/sweep.rhai --quiet "${sweep_options[@]}" --set "out=\"$whole\"" >/dev/null
+board() { target/release/tunelab merge "$1" | grep -v 'written to'; }
+if diff <(board "$sharded") <(board "$whole"); then
+  say "the Slurm leaderboard equals the one run in this shell"
+else
+  say "the leaderboards differ"; exit 1
 fi
