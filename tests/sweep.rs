@@ -285,3 +285,17 @@ fn claims_survive_a_kill_and_no_trial_runs_twice() {
     let text = String::from_utf8_lossy(&merged.stdout);
     assert!(text.contains("6 of 6 trials finished (0 pruned), 180 optimizer steps") && text.contains("best/spec.json"), "{text}");
 }
+
+#[test]
+fn a_diverging_trial_is_marked_failed_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("diverged");
+    let s = sweep(space(&[("recipe.lr.head_lr", choice(&[json!(1e6), json!(2e-3)]))]), Sampler::Grid, None, &out);
+    let trials = s.run(&base(), None, &quiet()).unwrap();
+    assert_eq!(trials[0].state, TrialState::Failed, "{trials:#?}");
+    assert!(trials[0].error.as_deref().unwrap().contains("diverged") && trials[0].score.is_none(), "{trials:#?}");
+    assert_eq!(trials[1].state, TrialState::Complete);
+    let board = tunelab::search::report(&out).unwrap();
+    assert_eq!(board.trials[0].number, 1, "the complete trial leads");
+    assert!(board.to_string().contains("2 of 2 trials finished (0 pruned, 1 diverged)"), "{board}");
+}

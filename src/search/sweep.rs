@@ -74,6 +74,8 @@ pub enum TrialState {
     Running,
     Complete,
     Pruned,
+    /// The run diverged (its loss became non-finite or exploded): the values are too aggressive.
+    Failed,
 }
 
 /// One trial (`trial-<n>.json`).
@@ -95,6 +97,9 @@ pub struct Trial {
     pub seconds: f64,
     /// Who ran it: `host pid`, and the shard (`2/8`) when given.
     pub worker: String,
+    /// Why a failed trial failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What `sweep.json` holds: the sweep and its base specification.
@@ -225,7 +230,7 @@ impl Sweep {
                 self.sampler.suggest(&self.space, number, self.seed, &history, self.startup)?
             }
         };
-        let mut trial = Trial { number, params, state: TrialState::Running, metric: manifest.metric.clone(), score: None, steps: 0, pruned_at: None, seconds: 0.0, worker: worker.to_string() };
+        let mut trial = Trial { number, params, state: TrialState::Running, metric: manifest.metric.clone(), score: None, steps: 0, pruned_at: None, seconds: 0.0, worker: worker.to_string(), error: None };
         files::write_json(&trial_path(&self.out, number), &trial)?;
         let mut spec = self.space.apply(base, &trial.params)?;
         spec.training.name = format!("trial-{number:04}");
@@ -276,31 +281,16 @@ impl Sweep {
             on_evaluation,
             ..RunControl::default()
         };
-        let finished = if spec.data.cv.is_some() {
-            let outcome = crate::cv::run(&spec, &trial_control, None)?;
-            match outcome.result {
-                Some(result) => {
-                    trial.score = Some(result.oof_score);
-                    trial.steps = spec.data.cv.as_ref().map_or(Vec::new(), crate::cv::FoldJob::all).iter().filter_map(|job| crate::run_dir::RunDir { path: dir.join(job.name()) }.read_metrics().ok()).map(|m| m.steps).sum();
-                    true
-                }
-                None => false,
-            }
-        } else {
-            let run = spec.run_with(&trial_control)?;
-            trial.steps = run.metrics.steps;
-            let at = pruned_at.load(Ordering::SeqCst);
-            if run.metrics.finished {
-                trial.score = run.metrics.best.as_ref().map(|b| b.value);
+        let outcome = if spec.data.cv.is_some() { cv_trial(&spec, &trial_control, &dir, &mut trial) } else { run_trial_once(&spec, &trial_control, &pruned_at, &mut trial) };
+        let finished = match outcome {
+            Ok(finished) => finished,
+            // Values that make training diverge are a result, not a reason to stop the sweep.
+            Err(e @ (Error::Diverged { .. } | Error::NonFiniteLoss { .. })) => {
+                trial.state = TrialState::Failed;
+                trial.error = Some(e.to_string());
                 true
-            } else if at != usize::MAX {
-                trial.state = TrialState::Pruned;
-                trial.pruned_at = Some(at);
-                trial.score = run.evals.iter().rev().find(|e| e.step == at && e.weights == crate::run_dir::Weights::Model).and_then(|e| e.metrics.get(&trial.metric).copied());
-                true
-            } else {
-                false
             }
+            Err(e) => return Err(e),
         };
         if !finished {
             // Stopped by the caller: the trial stays open for the next worker (or this one, again).
@@ -318,6 +308,35 @@ impl Sweep {
         files::write_json(&trial_path(&self.out, number), &trial)?;
         drop(claim);
         Ok(())
+    }
+}
+
+/// A trial that is a cross-validation: its score is the out-of-fold one. `Ok(false)`: stopped.
+fn cv_trial(spec: &RunSpec, control: &RunControl, dir: &Path, trial: &mut Trial) -> Result<bool> {
+    let outcome = crate::cv::run(spec, control, None)?;
+    let Some(result) = outcome.result else { return Ok(false) };
+    trial.score = Some(result.oof_score);
+    let folds = spec.data.cv.as_ref().map_or(Vec::new(), crate::cv::FoldJob::all);
+    trial.steps = folds.iter().filter_map(|job| crate::run_dir::RunDir { path: dir.join(job.name()) }.read_metrics().ok()).map(|m| m.steps).sum();
+    Ok(true)
+}
+
+/// A trial that is one run: its best dev score, or, pruned, the score it stopped at.
+/// `Ok(false)`: stopped by the caller.
+fn run_trial_once(spec: &RunSpec, control: &RunControl, pruned_at: &AtomicUsize, trial: &mut Trial) -> Result<bool> {
+    let run = spec.run_with(control)?;
+    trial.steps = run.metrics.steps;
+    let at = pruned_at.load(Ordering::SeqCst);
+    if run.metrics.finished {
+        trial.score = run.metrics.best.as_ref().map(|b| b.value);
+        Ok(true)
+    } else if at != usize::MAX {
+        trial.state = TrialState::Pruned;
+        trial.pruned_at = Some(at);
+        trial.score = run.evals.iter().rev().find(|e| e.step == at && e.weights == crate::run_dir::Weights::Model).and_then(|e| e.metrics.get(&trial.metric).copied());
+        Ok(true)
+    } else {
+        Ok(false)
     }
 }
 
@@ -499,7 +518,7 @@ pub struct Leaderboard {
     pub higher_is_better: bool,
     /// The searched keys, in the space's order.
     pub keys: Vec<String>,
-    /// Complete trials best first, then pruned ones (best first), then those still running.
+    /// Complete trials best first, then pruned ones (best first), failed ones, those still running.
     pub trials: Vec<Trial>,
     /// How many trials the sweep has in all.
     pub total: usize,
@@ -535,7 +554,8 @@ pub fn report(out: &Path) -> Result<Leaderboard> {
     let rank = |t: &Trial| match t.state {
         TrialState::Complete => 0,
         TrialState::Pruned => 1,
-        TrialState::Running => 2,
+        TrialState::Failed => 2,
+        TrialState::Running => 3,
     };
     let sign = if manifest.higher_is_better { -1.0 } else { 1.0 };
     trials.sort_by(|a, b| rank(a).cmp(&rank(b)).then(f64::total_cmp(&(sign * a.score.unwrap_or(f64::INFINITY * sign)), &(sign * b.score.unwrap_or(f64::INFINITY * sign)))).then(a.number.cmp(&b.number)));
@@ -603,7 +623,9 @@ impl std::fmt::Display for Leaderboard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let done = self.trials.iter().filter(|t| t.state != TrialState::Running).count();
         let pruned = self.trials.iter().filter(|t| t.state == TrialState::Pruned).count();
-        writeln!(f, "{done} of {} trials finished ({pruned} pruned), {} optimizer steps; dev {} ({} is better)", self.total, self.steps(), self.metric, if self.higher_is_better { "higher" } else { "lower" })?;
+        let failed = self.trials.iter().filter(|t| t.state == TrialState::Failed).count();
+        let failed = if failed > 0 { format!(", {failed} diverged") } else { String::new() };
+        writeln!(f, "{done} of {} trials finished ({pruned} pruned{failed}), {} optimizer steps; dev {} ({} is better)", self.total, self.steps(), self.metric, if self.higher_is_better { "higher" } else { "lower" })?;
         let value = |v: &serde_json::Value| match v.as_f64() {
             Some(x) if v.is_f64() && (x.abs() < 1e-2 || x.abs() >= 1e4) => format!("{x:.3e}"),
             Some(x) if v.is_f64() => format!("{x:.4}"),
@@ -619,6 +641,7 @@ impl std::fmt::Display for Leaderboard {
                 TrialState::Complete => "complete",
                 TrialState::Pruned => "pruned",
                 TrialState::Running => "running",
+                TrialState::Failed => "failed",
             };
             let score = t.score.map(|s| format!("{s:.4}")).unwrap_or_else(|| "-".into());
             let at = t.pruned_at.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
