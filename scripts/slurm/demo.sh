@@ -99,7 +99,7 @@ log=slurm-logs/tunelab-merge-$merge.out
 say "merged by Slurm:"
 cat "$log"
 grep -q '18 of 18 trials finished' "$log" || { say "the sweep's merge job did not find 18 finished trials"; exit 1; }
-workers=$(grep -ho '"worker": *"[^"]*"' "$sharded"/trial-*.json | sed 's/.*shard //' | sort | uniq -c)
+workers=$(grep -ho '"worker": *"[^"]*"' "$sharded"/trial-*.json | sed 's/.*shard \([0-9/]*\)".*/task \1/' | sort | uniq -c)
 say "trials per array task: $(echo $workers)"
 say "the same sweep in this shell"
 target/release/tunelab run scripts/sweep.rhai --quiet "${sweep_options[@]}" --set "out=\"$whole\"" >/dev/null
