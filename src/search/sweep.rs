@@ -193,7 +193,8 @@ impl Sweep {
     /// Refuses a folder that holds files a sweep does not write (tunelab deletes only what it made).
     fn check_folder(&self) -> Result<()> {
         let Ok(entries) = std::fs::read_dir(&self.out) else { return Ok(()) };
-        let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        // Another worker starting at the same instant may be writing sweep.json (its temporary copy).
+        let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !files::is_temporary(n)).collect();
         if !names.is_empty() && !names.iter().any(|n| n == "sweep.json") {
             return Err(Error::Invalid(format!(
                 "{} already holds files ({}...) and no sweep.json: it is not a sweep's folder; choose another",
@@ -563,8 +564,9 @@ pub fn report(out: &Path) -> Result<Leaderboard> {
         Some(t) => {
             let mut spec = space.apply(&base, &t.params)?;
             spec.training.name = "sweep-best".into();
-            std::fs::create_dir_all(out.join("best")).map_err(|e| Error::io(&out.join("best"), e))?;
-            files::atomic_write(&out.join("best").join("spec.json"), spec.to_json().as_bytes())?;
+            let folder = out.join("best");
+            std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+            files::atomic_write(&folder.join("spec.json"), spec.to_json().as_bytes())?;
             Some(spec)
         }
         None => None,
