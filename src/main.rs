@@ -46,7 +46,9 @@ enum Command {
         /// Also write TensorBoard event files into each run folder.
         #[arg(long)]
         tensorboard: bool,
-        /// Run only part of an ablation: shard I of N (0-based), e.g. --shard 2/8 in a Slurm array.
+        /// Run only part of an ablation or a cross-validation: shard I of N (0-based), e.g.
+        /// --shard 2/8 in a Slurm array. A sweep's workers share its trials whatever their
+        /// number; for a sweep, the shard only names the worker in the trial records.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
         #[command(flatten)]
@@ -114,7 +116,7 @@ enum Command {
         /// The ablation's folder (it holds results-*.jsonl), the cross-validation's (it holds
         /// spec.json and fold-*/) or the sweep's (it holds sweep.json and trial-*.json).
         dir: PathBuf,
-        /// Print the ablation's table as Markdown (for a results page) instead of plain text.
+        /// Print the ablation's table (or the sweep's leaderboard) as Markdown, for a results page.
         #[arg(long)]
         markdown: bool,
     },
@@ -289,9 +291,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run, estimate } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref(), estimate),
-        Command::Merge { dir, .. } if dir.join("sweep.json").is_file() => {
+        Command::Merge { dir, markdown } if dir.join("sweep.json").is_file() => {
             let board = tunelab::search::report(&dir)?;
-            print!("{board}");
+            if markdown {
+                print!("{}", board.markdown());
+            } else {
+                print!("{board}");
+            }
             match &board.best {
                 Some(_) => println!("leaderboard.csv, history.png and parameters.png written to {0}; the best trial's specification is {0}/best/spec.json (tunelab train {0}/best/spec.json)", dir.display()),
                 None => println!("leaderboard.csv, history.png and parameters.png written to {} (no trial has completed yet)", dir.display()),

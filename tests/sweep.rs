@@ -159,11 +159,17 @@ fn a_pruned_trial_stops_at_its_rung_and_keeps_its_curve() {
         assert_eq!(last["metrics"]["rmse"].as_f64(), t.score);
     }
     // The pruner's records: the pruned trial's score at its rung was not among the top half of
-    // the scores recorded there before it (it was compared with them).
-    let records: Vec<Value> = std::fs::read_to_string(out.join("rungs.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // the scores recorded there before it (one worker: the trials before it).
+    let mut records: Vec<(u64, Value)> = Vec::new();
+    for t in &trials {
+        let path = out.join(format!("rungs/trial-{:04}.jsonl", t.number));
+        for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+            records.push((t.number as u64, serde_json::from_str(line).unwrap()));
+        }
+    }
     for t in &pruned {
         let rung = rungs.iter().position(|&r| r == t.pruned_at.unwrap()).unwrap();
-        let here: Vec<(u64, f64)> = records.iter().filter(|r| r["rung"].as_u64() == Some(rung as u64)).map(|r| (r["trial"].as_u64().unwrap(), r["value"].as_f64().unwrap())).collect();
+        let here: Vec<(u64, f64)> = records.iter().filter(|(_, r)| r["rung"].as_u64() == Some(rung as u64)).map(|(n, r)| (*n, r["value"].as_f64().unwrap())).collect();
         let mine = here.iter().position(|&(n, _)| n == t.number as u64).expect("the pruned trial recorded its score at the rung");
         let mut upto: Vec<f64> = here[..=mine].iter().map(|&(_, v)| v).collect();
         upto.sort_by(f64::total_cmp);
@@ -188,7 +194,9 @@ fn a_bad_sweep_is_refused_before_anything_is_written() {
         assert!(!out.exists(), "{err}: the folder was made");
     };
     let one = |key: &str, d: Distribution| space(&[(key, d)]);
-    refuse(sweep(one("recipe.lr.top_lrr", Distribution::Uniform { low: 1e-4, high: 1e-3 }), Sampler::Random, Some(2), &out), base(), &["recipe.lr.top_lrr", "no option `top_lrr`", "top_lr"]);
+    refuse(sweep(one("recipe.lr.top_lrr", Distribution::Uniform { low: 1e-4, high: 1e-3 }), Sampler::Random, Some(2), &out), base(), &["recipe.lr.top_lrr", "unknown field `top_lrr`", "top_lr"]);
+    refuse(sweep(one("recipe.reinit.top_layerz", Distribution::Int { low: 0, high: 1 }), Sampler::Random, Some(2), &out), base(), &["recipe.reinit.top_layerz"]);
+    refuse(sweep(one("recipe.reinit.top_layers", Distribution::Int { low: 0, high: 1_000_000_000 }), Sampler::Grid, None, &out), base(), &["more than 100000 points"]);
     refuse(sweep(one("recipe.reinit.top_layers", Distribution::Int { low: 0, high: 9 }), Sampler::Random, Some(2), &out), base(), &["recipe.reinit.top_layers = 9"]);
     refuse(sweep(one("recipe.lr.top_lr", Distribution::LogUniform { low: 0.0, high: 1e-3 }), Sampler::Random, Some(2), &out), base(), &["recipe.lr.top_lr", "0 < low"]);
     refuse(sweep(one("recipe.lr.top_lr", Distribution::Uniform { low: 1e-4, high: 1e-3 }), Sampler::Grid, None, &out), base(), &["grid", "recipe.lr.top_lr", "choice"]);
@@ -270,6 +278,8 @@ fn claims_survive_a_kill_and_no_trial_runs_twice() {
     let trials = tunelab::search::sweep::read_trials(&out).unwrap();
     assert_eq!(trials.len(), 6);
     assert_eq!(trials[1].params, open.params);
+    let attempts: Vec<usize> = trials.iter().map(|t| t.attempts).collect();
+    assert_eq!(attempts, [1, 2, 1, 1, 1, 1], "the killed trial twice (once killed), every other trial once");
     for t in &trials {
         assert_eq!(t.state, TrialState::Complete, "{t:?}");
         // Each ran once: one log line per step, no step twice.
@@ -298,4 +308,40 @@ fn a_diverging_trial_is_marked_failed_and_the_sweep_goes_on() {
     let board = tunelab::search::report(&out).unwrap();
     assert_eq!(board.trials[0].number, 1, "the complete trial leads");
     assert!(board.to_string().contains("2 of 2 trials finished (0 pruned, 1 diverged)"), "{board}");
+}
+
+#[test]
+fn keys_reach_the_specification_they_name() {
+    let mut with_dropout = base();
+    with_dropout.head.dropout = Some(0.2);
+    let space = space(&[
+        ("head.samples", choice(&[json!(4)])),
+        ("recipe.warmup.fraction", choice(&[json!(0.1)])),
+        ("pooling", choice(&[json!("cls")])),
+        ("training.batch_size", Distribution::Int { low: 8, high: 8 }),
+        ("recipe.reinit.top_layers", Distribution::Int { low: 1, high: 1 }),
+    ]);
+    let params = space.grid_point(0).unwrap();
+    let spec = space.apply(&with_dropout, &params).unwrap();
+    assert_eq!((spec.head.dropout, spec.head.samples), (Some(0.2), Some(4)), "the base's other head settings stay");
+    assert_eq!(spec.recipe.warmup, Warmup::Fraction(0.1));
+    assert_eq!(spec.pooling, tunelab::Pooling::Cls);
+    assert_eq!(spec.training.batch_size, 8);
+    assert_eq!(spec.recipe.reinit.as_ref().map(|r| r.top_layers), Some(1));
+    assert_eq!(spec.recipe.lr, base().recipe.lr, "keys not searched stay the base's");
+}
+
+#[test]
+fn a_metric_to_maximise_ranks_its_trials_highest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pearson");
+    let mut spec = base();
+    spec.recipe.evaluation.select_by = Some(tunelab::metrics::Metric::Pearson);
+    let s = sweep(space(&[("recipe.lr.top_lr", choice(&[json!(1e-5), json!(1e-3), json!(3e-3)]))]), Sampler::Grid, None, &out);
+    s.run(&spec, None, &quiet()).unwrap();
+    let board = tunelab::search::report(&out).unwrap();
+    assert!(board.higher_is_better && board.metric == "pearson");
+    let scores: Vec<f64> = board.trials.iter().map(|t| t.score.unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] > scores[2], "{scores:?}");
+    assert_eq!(board.best.as_ref().unwrap().recipe, s.space.apply(&spec, &board.trials[0].params).unwrap().recipe);
 }

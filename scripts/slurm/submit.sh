@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Submits an ablation (or cross-validation) script to Slurm as a job array, one task per shard,
-# then a merge job that starts when every task has succeeded. Prints the two job ids.
+# Submits an ablation, cross-validation or sweep script to Slurm as a job array, one task per
+# shard, then a merge job that starts when every task has succeeded. Prints the two job ids.
+# (A sweep's tasks share its trials through their claims, whatever their number.)
 #
 #   scripts/slurm/submit.sh SHARDS RESULTS_DIR SCRIPT [tunelab run options...]
 #   scripts/slurm/submit.sh 3 results/seed-table/movies scripts/seed_table.rhai --set 'dataset="movies"'
 #
-# RESULTS_DIR is the folder the script writes its results-*.jsonl to (the ablation's `out`).
+# RESULTS_DIR is the folder the script writes its results to (the ablation's or the sweep's `out`).
 # Run it from the repository, after `cargo build --release`, on a filesystem every node sees.
 set -euo pipefail
 shards=${1:?usage: submit.sh SHARDS RESULTS_DIR SCRIPT [options...]}

@@ -36,22 +36,30 @@ pub struct Observed {
     pub loss: f64,
 }
 
-/// The generator of trial `number`'s draws.
-fn generator(seed: u64, number: usize) -> rand_chacha::ChaCha8Rng {
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(number as u64))
+/// The seed of trial `number`'s draws.
+fn trial_seed(seed: u64, number: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(number as u64)
 }
 
 impl Sampler {
-    /// Trial `number`'s parameters. `history` is what TPE conditions on; `startup` is how many
-    /// trials TPE draws at random first.
+    /// Its name in a script (`grid`, `random`, `tpe`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Grid => "grid",
+            Sampler::Random => "random",
+            Sampler::Tpe => "tpe",
+        }
+    }
+}
+
+impl Sampler {
+    /// Trial `number`'s parameters. `history` is what TPE conditions on; until it holds
+    /// `startup` finished trials, TPE draws at random (Optuna's `n_startup_trials`).
     pub fn suggest(&self, space: &Space, number: usize, seed: u64, history: &[Observed], startup: usize) -> Result<Params> {
         match self {
-            Sampler::Grid => {
-                let grid = space.grid()?;
-                grid.get(number).cloned().ok_or_else(|| Error::Invalid(format!("the grid has {} points; trial {number} has none", grid.len())))
-            }
-            Sampler::Random => Ok(random(space, &mut generator(seed, number))),
-            Sampler::Tpe if number < startup || history.is_empty() => Ok(random(space, &mut generator(seed, number))),
+            Sampler::Grid => space.grid_point(number),
+            Sampler::Random => Ok(random(space, &mut rand_chacha::ChaCha8Rng::seed_from_u64(trial_seed(seed, number)))),
+            Sampler::Tpe if history.len() < startup.max(1) => Ok(random(space, &mut rand_chacha::ChaCha8Rng::seed_from_u64(trial_seed(seed, number)))),
             Sampler::Tpe => tpe(space, number, seed, history),
         }
     }
@@ -84,7 +92,7 @@ fn internal(d: &Distribution, value: &Value) -> Option<f64> {
 fn tpe(space: &Space, number: usize, seed: u64, history: &[Observed]) -> Result<Params> {
     use rand_tpe::SeedableRng as _;
     let fail = |key: &str, e: String| Error::Invalid(format!("TPE sampler, {key}: {e}"));
-    let mut rng = rand_tpe::rngs::StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(number as u64));
+    let mut rng = rand_tpe::rngs::StdRng::seed_from_u64(trial_seed(seed, number));
     let mut params = Params::new();
     for (key, d) in &space.0 {
         // The ranges are half-open: the upper end is nudged inside so that a value drawn there fits.
@@ -98,7 +106,7 @@ fn tpe(space: &Space, number: usize, seed: u64, history: &[Observed]) -> Result<
         let mut optimizer = tpe::TpeOptimizer::new(estimator, range);
         for seen in history {
             let Some(x) = seen.params.get(key).and_then(|v| internal(d, v)) else { continue };
-            let x = x.clamp(range.start(), range.end() - (range.width() * 1e-9).max(f64::EPSILON));
+            let x = x.clamp(range.start(), range.end().next_down());
             optimizer.tell(x, seen.loss).map_err(|e| fail(key, e.to_string()))?;
         }
         let x = optimizer.ask(&mut rng).map_err(|e| fail(key, e.to_string()))?;

@@ -32,7 +32,7 @@ impl Distribution {
     pub fn check(&self, key: &str) -> Result<()> {
         let bad = |what: String| Err(Error::Invalid(format!("search space {key}: {what}")));
         match self {
-            Distribution::Uniform { low, high } if !(low.is_finite() && high.is_finite() && low < high) => {
+            Distribution::Uniform { low, high } if !(low.is_finite() && high.is_finite() && low < high && (high - low).is_finite()) => {
                 bad(format!("uniform({low}, {high}) needs finite bounds with low < high"))
             }
             Distribution::LogUniform { low, high } if !(low.is_finite() && high.is_finite() && *low > 0.0 && low < high) => {
@@ -102,38 +102,91 @@ impl Space {
         Ok(())
     }
 
-    /// `base` with each parameter's value written at its key.
+    /// `base` with each parameter's value written at its key. A key the specification does not
+    /// have is an error naming it (and the options of its section): the value must be found at
+    /// the key again once the specification has read it.
     pub fn apply(&self, base: &RunSpec, params: &Params) -> Result<RunSpec> {
-        let mut json: Value = serde_json::from_str(&base.to_json_with_defaults()).map_err(|e| Error::Invalid(format!("the base specification: {e}")))?;
+        let original: Value = serde_json::from_str(&base.to_json_with_defaults()).map_err(|e| Error::Invalid(format!("the base specification: {e}")))?;
+        let mut json = original.clone();
         for (key, value) in params {
             set(&mut json, key, value.clone())?;
         }
         let keys: Vec<&str> = params.keys().map(String::as_str).collect();
-        RunSpec::from_json(&json.to_string(), std::path::Path::new("search space"))
-            .map_err(|e| Error::Invalid(format!("search space {}: {}", keys.join(", "), e.to_string().trim_start_matches("search space: "))))
+        let spec = RunSpec::from_json(&json.to_string(), std::path::Path::new("search space"))
+            .map_err(|e| Error::Invalid(format!("search space {}: {}", keys.join(", "), e.to_string().trim_start_matches("search space: "))))?;
+        let read: Value = serde_json::from_str(&spec.to_json_with_defaults()).map_err(|e| Error::Invalid(format!("the specification: {e}")))?;
+        for (key, value) in params {
+            let arrived = get(&read, key).is_some_and(|v| v == value || (v.as_f64().is_some() && v.as_f64() == value.as_f64()));
+            if !arrived {
+                return Err(Error::Invalid(format!("search space {key}: the specification has no option there{}", known(&original, key))));
+            }
+        }
+        Ok(spec)
     }
 
-    /// Every combination of the keys' points, the first key varying slowest (the grid sampler's
-    /// order). An error names a key whose distribution is continuous.
-    pub fn grid(&self) -> Result<Vec<Params>> {
-        let mut points = vec![Params::new()];
+    /// The largest grid a sweep takes: beyond it, a grid is a mistake (a wide `int`).
+    pub const MAX_GRID: usize = 100_000;
+
+    /// How many points the grid has (every combination of the keys' values). An error names a
+    /// key whose distribution is continuous, or says the grid is too large.
+    pub fn grid_size(&self) -> Result<usize> {
+        let mut size: usize = 1;
         for (key, distribution) in &self.0 {
-            let values = distribution.points().ok_or_else(|| {
-                Error::Invalid(format!("the grid sampler needs a finite set of values for {key}: give it as choice([...]) or int(low, high), not a continuous range"))
+            let n = match distribution {
+                Distribution::Int { low, high } => usize::try_from(high.saturating_sub(*low)).ok().and_then(|n| n.checked_add(1)),
+                Distribution::Choice { values } => Some(values.len()),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "the grid sampler needs a finite set of values for {key}: give it as choice([...]) or int(low, high), not a continuous range"
+                    )));
+                }
+            };
+            size = n.and_then(|n| size.checked_mul(n)).filter(|&s| s <= Self::MAX_GRID).ok_or_else(|| {
+                Error::Invalid(format!("the grid has more than {} points (at {key}): narrow the ranges, or use the random or tpe sampler", Self::MAX_GRID))
             })?;
-            points = points.iter().flat_map(|p| values.iter().map(move |v| {
-                let mut next = p.clone();
-                next.insert(key.clone(), v.clone());
-                next
-            })).collect();
         }
-        Ok(points)
+        Ok(size)
+    }
+
+    /// The grid's point `n`: the first key varies slowest (the grid sampler's order).
+    pub fn grid_point(&self, n: usize) -> Result<Params> {
+        let size = self.grid_size()?;
+        if n >= size {
+            return Err(Error::Invalid(format!("the grid has {size} points; trial {n} has none")));
+        }
+        let mut stride = size;
+        let mut point = Params::new();
+        for (key, distribution) in &self.0 {
+            let count = match distribution {
+                Distribution::Int { low, high } => (high - low) as usize + 1,
+                Distribution::Choice { values } => values.len(),
+                _ => unreachable!("grid_size accepted only finite keys"),
+            };
+            stride /= count;
+            let i = (n / stride) % count;
+            let value = match distribution {
+                Distribution::Int { low, .. } => Value::from(low + i as i64),
+                Distribution::Choice { values } => values[i].clone(),
+                _ => unreachable!("grid_size accepted only finite keys"),
+            };
+            point.insert(key.clone(), value);
+        }
+        Ok(point)
+    }
+
+    /// Every point of the grid, in order.
+    pub fn grid(&self) -> Result<Vec<Params>> {
+        (0..self.grid_size()?).map(|n| self.grid_point(n)).collect()
     }
 }
 
+/// Sections that take one of several forms, by their keys: writing one key of a group replaces
+/// the others (`recipe.warmup` is `{"steps": n}` or `{"fraction": f}`).
+const ONE_OF: &[&[&str]] = &[&["steps", "fraction"]];
+
 /// Writes `value` at the dotted `key` of a specification's JSON. Sections left empty (`null`,
-/// like an absent `recipe.reinit`) become maps on the way; a name the section does not have is
-/// an error listing those it has.
+/// like an absent `recipe.reinit`) become maps on the way. Whether the key is an option is the
+/// specification's to say ([`Space::apply`] checks the value arrived where the key points).
 fn set(json: &mut Value, key: &str, value: Value) -> Result<()> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut here = json;
@@ -144,15 +197,8 @@ fn set(json: &mut Value, key: &str, value: Value) -> Result<()> {
         }
         here = match here {
             Value::Object(map) => {
-                // A one-key map is one of several forms (`recipe.warmup`: {"steps": n} or
-                // {"fraction": f}): another key replaces it, and the specification judges the form.
-                if !map.contains_key(*part) && map.len() == 1 && i + 1 == parts.len() {
+                if !map.contains_key(*part) && ONE_OF.iter().any(|group| group.contains(part) && map.keys().all(|k| group.contains(&k.as_str()))) {
                     map.clear();
-                }
-                if !map.contains_key(*part) && !map.is_empty() {
-                    let known: Vec<&str> = map.keys().map(String::as_str).collect();
-                    let section = if path.is_empty() { "the specification".to_string() } else { path.clone() };
-                    return Err(Error::Invalid(format!("search space {key}: {section} has no option `{part}` (it has: {})", known.join(", "))));
                 }
                 map.entry(part.to_string()).or_insert(Value::Null)
             }
@@ -166,6 +212,25 @@ fn set(json: &mut Value, key: &str, value: Value) -> Result<()> {
     }
     *here = value;
     Ok(())
+}
+
+/// The value at the dotted `key`, if the JSON has one there.
+fn get<'a>(json: &'a Value, key: &str) -> Option<&'a Value> {
+    key.split('.').try_fold(json, |here, part| match here {
+        Value::Object(map) => map.get(part),
+        Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// The names a section of the specification has, for a message about a key it does not have.
+fn known(json: &Value, key: &str) -> String {
+    let section = key.rsplit_once('.').map_or("", |(s, _)| s);
+    let here = if section.is_empty() { Some(json) } else { get(json, section) };
+    match here {
+        Some(Value::Object(map)) => format!(" ({} has: {})", if section.is_empty() { "the specification" } else { section }, map.keys().cloned().collect::<Vec<_>>().join(", ")),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -199,8 +264,6 @@ mod tests {
         set(&mut json, "recipe.reinit.top_layers", Value::from(2)).unwrap();
         assert_eq!(json["recipe"]["lr"]["sets"][1]["lr"], Value::from(5.0));
         assert_eq!(json["recipe"]["reinit"]["top_layers"], Value::from(2));
-        let typo = set(&mut json, "recipe.lr.top_lrr", Value::from(1.0)).unwrap_err().to_string();
-        assert!(typo.contains("recipe.lr has no option `top_lrr`"), "{typo}");
         let past = set(&mut json, "recipe.lr.sets.5.lr", Value::from(1.0)).unwrap_err().to_string();
         assert!(past.contains("has 2 items"), "{past}");
         let scalar = set(&mut json, "recipe.lr.sets.0.lr.x", Value::from(1.0)).unwrap_err().to_string();

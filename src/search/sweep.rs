@@ -13,7 +13,8 @@
 //!                       optimizer steps, where it was pruned
 //! trial-0007/           its run folder (curves, metrics; the weights are not kept)
 //! trial-0007.claim      held while a worker trains trial 7: "host pid", touched every 30 s
-//! rungs.jsonl           the scores the pruner recorded at each rung, as trials reached them
+//! rungs/trial-0007.jsonl  the scores the pruner recorded for trial 7 at each rung it reached
+//! min_resource.json     the pruner's first rung, when estimated from the first finished trial
 //! leaderboard.csv, history.png, parameters.png, best/spec.json   (tunelab merge)
 //! ```
 //!
@@ -22,7 +23,9 @@
 //! killed with `kill -9` leaves its claim behind; the claim is stale once its process is gone
 //! (same host) or it has not been touched for [`STALE_AFTER`] (another host), and the next
 //! worker to look takes it over and runs the trial again from its start. A finished trial is
-//! never run again, so a sweep run again once it is complete does nothing but report.
+//! never run again, so a sweep run again once it is complete does nothing but report. Taking a
+//! stale claim over goes through `trial-<n>.takeover`, created atomically, so that of two workers
+//! finding it stale only one takes it; a worker removes its claim only while it is still its own.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,7 +77,8 @@ pub enum TrialState {
     Running,
     Complete,
     Pruned,
-    /// The run diverged (its loss became non-finite or exploded): the values are too aggressive.
+    /// The run could not train with these values: it diverged (its loss exploded or became
+    /// non-finite), or the values together are refused (`error` says why).
     Failed,
 }
 
@@ -100,6 +104,21 @@ pub struct Trial {
     /// Why a failed trial failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How many times a worker started it (more than 1: a worker was killed while training it).
+    #[serde(default)]
+    pub attempts: usize,
+}
+
+impl TrialState {
+    /// Its name in the records and tables (`complete`, `pruned`...).
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialState::Running => "running",
+            TrialState::Complete => "complete",
+            TrialState::Pruned => "pruned",
+            TrialState::Failed => "failed",
+        }
+    }
 }
 
 /// What `sweep.json` holds: the sweep and its base specification.
@@ -116,14 +135,14 @@ impl Sweep {
     pub fn trial_count(&self) -> Result<usize> {
         match self.sampler {
             Sampler::Grid => {
-                let points = self.space.grid()?.len();
+                let points = self.space.grid_size()?;
                 match self.trials {
                     Some(n) if n > points => Err(Error::Invalid(format!("the grid has {points} points; trials: {n} would repeat some (give at most {points}, or leave trials out)"))),
                     Some(n) => Ok(n),
                     None => Ok(points),
                 }
             }
-            _ => self.trials.filter(|&n| n > 0).ok_or_else(|| Error::Invalid(format!("a {} sweep needs trials: N (at least 1)", name(self.sampler)))),
+            _ => self.trials.filter(|&n| n > 0).ok_or_else(|| Error::Invalid(format!("a {} sweep needs trials: N (at least 1)", self.sampler.name()))),
         }
     }
 
@@ -152,7 +171,9 @@ impl Sweep {
         let mut base = base.clone();
         base.training.device = Default::default();
         let base: serde_json::Value = serde_json::from_str(&base.to_json()).map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok(Manifest { sweep: self.clone(), base, metric: plan.metric, higher_is_better: metric.higher_is_better() })
+        // The folder is where the sweep is, not what it is: the same folder may be named otherwise.
+        let sweep = Sweep { out: PathBuf::new(), ..self.clone() };
+        Ok(Manifest { sweep, base, metric: plan.metric, higher_is_better: metric.higher_is_better() })
     }
 
     /// Runs trials until none is left to take (or `control`'s interrupt is set), and returns every
@@ -163,8 +184,23 @@ impl Sweep {
         let manifest = self.manifest(base)?;
         self.check_folder()?;
         let path = self.out.join("sweep.json");
-        if path.is_file() {
-            let theirs: Manifest = files::read_json(&path)?;
+        if !path.is_file() {
+            std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
+            // Created exclusively (a link from a temporary file of this process's own), so that of
+            // two workers starting at once one writes it and the other reads and compares it.
+            let tmp = self.out.join(format!(".sweep.json.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, serde_json::to_string_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))? + "\n").map_err(|e| Error::io(&tmp, e))?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        {
+            let mut theirs: Manifest = files::read_json(&path)?;
+            theirs.sweep.out = PathBuf::new();
             if theirs != manifest {
                 let (a, b) = (serde_json::to_value(&theirs).unwrap_or_default(), serde_json::to_value(&manifest).unwrap_or_default());
                 let differ = crate::run_dir::differences(&a, &b);
@@ -174,18 +210,19 @@ impl Sweep {
                     differ.join(", ")
                 )));
             }
-        } else {
-            std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
-            files::write_json(&path, &manifest)?;
         }
         let worker = match shard {
             Some((i, n)) => format!("{} shard {i}/{n}", Claim::holder()),
             None => Claim::holder(),
         };
         let total = self.trial_count()?;
-        while !control.interrupted() {
-            let Some((number, claim)) = self.claim_next(total)? else { break };
+        while let Some((number, claim)) = self.claim_next(total)? {
             self.run_trial(base, &manifest, number, claim, &worker, control)?;
+            if control.interrupted() {
+                return Err(Error::Invalid(format!(
+                    "the sweep was stopped during trial {number}; run it again to continue (finished trials are kept, the stopped one starts over)"
+                )));
+            }
         }
         read_trials(&self.out)
     }
@@ -224,16 +261,36 @@ impl Sweep {
     fn run_trial(&self, base: &RunSpec, manifest: &Manifest, number: usize, claim: Claim, worker: &str, control: &RunControl) -> Result<()> {
         let started = Instant::now();
         // A trial taken over from a killed worker keeps the parameters it was given.
-        let params = match read_trial(&self.out, number)? {
-            Some(t) => t.params,
+        let (params, attempts) = match read_trial(&self.out, number)? {
+            Some(t) => (t.params, t.attempts),
             None => {
                 let history = observed(&read_trials(&self.out)?, manifest.higher_is_better);
-                self.sampler.suggest(&self.space, number, self.seed, &history, self.startup)?
+                (self.sampler.suggest(&self.space, number, self.seed, &history, self.startup)?, 0)
             }
         };
-        let mut trial = Trial { number, params, state: TrialState::Running, metric: manifest.metric.clone(), score: None, steps: 0, pruned_at: None, seconds: 0.0, worker: worker.to_string(), error: None };
+        let mut trial = Trial {
+            number,
+            params,
+            state: TrialState::Running,
+            metric: manifest.metric.clone(),
+            score: None,
+            steps: 0,
+            pruned_at: None,
+            seconds: 0.0,
+            worker: worker.to_string(),
+            error: None,
+            attempts: attempts + 1,
+        };
         files::write_json(&trial_path(&self.out, number), &trial)?;
-        let mut spec = self.space.apply(base, &trial.params)?;
+        // The trial starts over: what the pruner recorded of an earlier attempt goes.
+        let rungs = rung_path(&self.out, number);
+        if rungs.is_file() {
+            files::remove_any(&rungs)?;
+        }
+        let mut spec = match self.space.apply(base, &trial.params) {
+            Ok(spec) => spec,
+            Err(e) => return self.finish(trial, started, Err(e), None, claim),
+        };
         spec.training.name = format!("trial-{number:04}");
         let keep_models = spec.training.keep.is_some();
         spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Best));
@@ -241,19 +298,12 @@ impl Sweep {
         // The trial's own stop flag (the pruner's), and the caller's (a Ctrl-C) relayed to it.
         let stop = Arc::new(AtomicBool::new(false));
         let pruned_at = Arc::new(AtomicUsize::new(usize::MAX));
-        let heartbeat = Mutex::new(Instant::now());
         let caller = control.interrupt.clone();
-        let claim_path = claim.path.clone();
         let progress = {
             let stop = stop.clone();
             crate::progress::ProgressHook(Arc::new(move |_: &crate::progress::Progress| {
                 if caller.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
                     stop.store(true, Ordering::SeqCst);
-                }
-                let mut last = heartbeat.lock().unwrap_or_else(|e| e.into_inner());
-                if last.elapsed() >= HEARTBEAT {
-                    Claim::touch(&claim_path);
-                    *last = Instant::now();
                 }
             }))
         };
@@ -265,10 +315,14 @@ impl Sweep {
                 let value = record.metrics.get(&metric).copied().unwrap_or(f64::NAN);
                 let mut rung = rung.lock().unwrap_or_else(|e| e.into_inner());
                 // The pruner's records cannot fail the run: a rung that cannot be read or written
-                // leaves the trial running.
-                if let Ok(true) = prune(&out, &pruner, number, &mut rung, record.step, value, minimize) {
-                    pruned_at.store(record.step, Ordering::SeqCst);
-                    stop.store(true, Ordering::SeqCst);
+                // leaves the trial running, and says so.
+                match prune(&out, &pruner, number, &mut rung, record.step, value, minimize) {
+                    Ok(true) => {
+                        pruned_at.store(record.step, Ordering::SeqCst);
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    Ok(false) => {}
+                    Err(e) => eprintln!("warning: trial {number}: the pruner could not decide at step {}, the trial goes on: {e}", record.step),
                 }
             }))
         });
@@ -283,30 +337,31 @@ impl Sweep {
             ..RunControl::default()
         };
         let outcome = if spec.data.cv.is_some() { cv_trial(&spec, &trial_control, &dir, &mut trial) } else { run_trial_once(&spec, &trial_control, &pruned_at, &mut trial) };
-        let finished = match outcome {
-            Ok(finished) => finished,
-            // Values that make training diverge are a result, not a reason to stop the sweep.
-            Err(e @ (Error::Diverged { .. } | Error::NonFiniteLoss { .. })) => {
+        self.finish(trial, started, outcome, (!keep_models).then_some(dir.as_path()), claim)
+    }
+
+    /// Records how a trial ended. A file that could not be read or written stops the worker;
+    /// any other error is the trial's (it diverged, its values together are refused, the device
+    /// ran out of memory): recorded as failed, and the sweep goes on. `Ok(false)`: stopped by the
+    /// caller, the trial stays open for the next worker (or this one, again).
+    fn finish(&self, mut trial: Trial, started: Instant, outcome: Result<bool>, weights_of: Option<&Path>, claim: Claim) -> Result<()> {
+        match outcome {
+            Ok(false) => return Ok(()),
+            Ok(true) if trial.state == TrialState::Running => trial.state = TrialState::Complete,
+            Ok(true) => {}
+            Err(e @ Error::Io { .. }) => return Err(e),
+            Err(e) => {
                 trial.state = TrialState::Failed;
                 trial.error = Some(e.to_string());
-                true
             }
-            Err(e) => return Err(e),
-        };
-        if !finished {
-            // Stopped by the caller: the trial stays open for the next worker (or this one, again).
-            return Ok(());
-        }
-        if trial.state == TrialState::Running {
-            trial.state = TrialState::Complete;
         }
         trial.seconds = started.elapsed().as_secs_f64();
-        if !keep_models {
-            for sub in weight_folders(&dir) {
+        if let Some(dir) = weights_of {
+            for sub in weight_folders(dir) {
                 files::remove_any(&sub)?;
             }
         }
-        files::write_json(&trial_path(&self.out, number), &trial)?;
+        files::write_json(&trial_path(&self.out, trial.number), &trial)?;
         drop(claim);
         Ok(())
     }
@@ -338,14 +393,6 @@ fn run_trial_once(spec: &RunSpec, control: &RunControl, pruned_at: &AtomicUsize,
         Ok(true)
     } else {
         Ok(false)
-    }
-}
-
-fn name(sampler: Sampler) -> &'static str {
-    match sampler {
-        Sampler::Grid => "grid",
-        Sampler::Random => "random",
-        Sampler::Tpe => "tpe",
     }
 }
 
@@ -401,48 +448,80 @@ fn observed(trials: &[Trial], higher_is_better: bool) -> Vec<Observed> {
         .collect()
 }
 
-/// One score the pruner recorded at a rung (`rungs.jsonl`).
+/// One score the pruner recorded for a trial at a rung (`rungs/trial-<n>.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct RungRecord {
-    trial: usize,
     rung: usize,
+    /// The rung's step, and the step the score was reported at.
+    at: usize,
+    step: usize,
     value: f64,
 }
 
-/// The pruner's decision for trial `number` reporting `value` at `step`: the other trials'
-/// scores at each rung are read from `rungs.jsonl` (this trial's earlier records are its own
-/// rung count: a trial started over records again from its first rung), the completed trials'
-/// last steps from their records; the scores this report records are appended.
+fn rung_path(out: &Path, number: usize) -> PathBuf {
+    out.join("rungs").join(format!("trial-{number:04}.jsonl"))
+}
+
+/// The first rung's step: the pruner's, or estimated once from the first finished trial and
+/// kept in `min_resource.json` (created exclusively: every worker uses the same).
+fn min_resource(out: &Path, pruner: &SuccessiveHalving) -> Result<Option<usize>> {
+    if pruner.min_resource.is_some() {
+        return Ok(pruner.min_resource);
+    }
+    let path = out.join("min_resource.json");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(m) = text.trim().parse::<usize>()
+    {
+        return Ok(Some(m));
+    }
+    let Some(first) = read_trials(out)?.into_iter().find(|t| t.state == TrialState::Complete) else { return Ok(None) };
+    let estimate = (first.steps / 100).max(1);
+    let tmp = out.join(format!(".min_resource.json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, format!("{estimate}\n")).map_err(|e| Error::io(&tmp, e))?;
+    let _ = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    Ok(std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok()).or(Some(estimate)))
+}
+
+/// The pruner's decision for trial `number` reporting `value` at `step`. The other trials'
+/// scores at each rung come from their own files in `rungs/` (each written only by the worker
+/// holding that trial, a torn last line of a killed worker ignored); the scores this report
+/// records are appended to this trial's file.
 fn prune(out: &Path, pruner: &SuccessiveHalving, number: usize, rung: &mut usize, step: usize, value: f64, minimize: bool) -> Result<bool> {
-    let path = out.join("rungs.jsonl");
-    let records: Vec<RungRecord> = if path.is_file() { files::read_jsonl(&path)? } else { Vec::new() };
+    let Some(first) = min_resource(out, pruner)? else { return Ok(false) };
+    let fixed = SuccessiveHalving { min_resource: Some(first), ..pruner.clone() };
     let mut rungs = Rungs::default();
-    let mut seen = std::collections::HashSet::new();
-    for r in records.iter().filter(|r| r.trial != number) {
-        if seen.insert((r.trial, r.rung)) {
+    let folder = out.join("rungs");
+    for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path == rung_path(out, number) || path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        for r in files::read_jsonl::<RungRecord>(&path)? {
             if rungs.values.len() <= r.rung {
                 rungs.values.resize(r.rung + 1, Vec::new());
             }
             rungs.values[r.rung].push(r.value);
         }
     }
-    for t in read_trials(out)?.iter().filter(|t| t.state == TrialState::Complete) {
-        rungs.completed(t.steps);
-    }
     let before: Vec<usize> = rungs.values.iter().map(Vec::len).collect();
-    let decision = pruner.should_prune(&mut rungs, rung, step, value, minimize);
-    let mine = records.iter().filter(|r| r.trial == number).map(|r| r.rung).collect::<std::collections::HashSet<_>>();
+    let decision = fixed.should_prune(&mut rungs, rung, step, value, minimize);
     for (k, values) in rungs.values.iter().enumerate() {
-        if values.len() > before.get(k).copied().unwrap_or(0) && !mine.contains(&k) {
-            files::append_line(&path, &RungRecord { trial: number, rung: k, value: *values.last().expect("a value was recorded") })?;
+        if values.len() > before.get(k).copied().unwrap_or(0) {
+            std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+            let at = first.saturating_mul(pruner.reduction_factor.saturating_pow((pruner.min_early_stopping_rate + k) as u32));
+            files::append_line(&rung_path(out, number), &RungRecord { rung: k, at, step, value })?;
         }
     }
     Ok(decision)
 }
 
-/// A worker's hold on a trial: `trial-<n>.claim`, created atomically, removed when dropped.
+/// A worker's hold on a trial: `trial-<n>.claim`, created atomically, touched every
+/// [`HEARTBEAT`] by a thread of its own, and removed when dropped if it is still this worker's.
 struct Claim {
     path: PathBuf,
+    holder: String,
+    beating: Arc<AtomicBool>,
 }
 
 impl Claim {
@@ -453,36 +532,63 @@ impl Claim {
     }
 
     /// Takes trial `number`'s claim: `None` while another live worker holds it. A stale claim
-    /// (its process gone, or untouched for [`STALE_AFTER`] on another host) is taken over: it is
-    /// renamed away first, so that of two workers taking it over only one succeeds.
+    /// (its process gone, or untouched for [`STALE_AFTER`] on another host) is taken over by
+    /// whoever creates `trial-<n>.takeover` first; the others leave the trial to it.
     fn take(out: &Path, number: usize) -> Result<Option<Claim>> {
         let path = out.join(format!("trial-{number:04}.claim"));
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    write!(f, "{}", Claim::holder()).map_err(|e| Error::io(&path, e))?;
-                    return Ok(Some(Claim { path }));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if !Claim::stale(&path) {
-                        return Ok(None);
-                    }
-                    let aside = out.join(format!(".trial-{number:04}.claim.stale-{}", std::process::id()));
-                    match std::fs::rename(&path, &aside) {
-                        Ok(()) => files::remove_any(&aside)?,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                        Err(e) => return Err(Error::io(&path, e)),
-                    }
-                }
-                Err(e) => return Err(Error::io(&path, e)),
-            }
+        if let Some(claim) = Claim::create(&path)? {
+            return Ok(Some(claim));
         }
-        Ok(None)
+        if !Claim::stale(&path) {
+            return Ok(None);
+        }
+        let takeover = out.join(format!("trial-{number:04}.takeover"));
+        // A takeover file left by a worker killed in the middle of one is itself stale.
+        if Claim::stale(&takeover) {
+            let _ = std::fs::remove_file(&takeover);
+        }
+        let Some(guard) = Claim::create(&takeover)? else { return Ok(None) };
+        // Under the takeover file, nobody else replaces the claim: if it is still stale, it goes.
+        let taken = if Claim::stale(&path) {
+            files::remove_any(&path)?;
+            Claim::create(&path)?
+        } else {
+            None
+        };
+        drop(guard);
+        Ok(taken)
     }
 
+    /// Creates `path` holding this worker's name; `None` if it exists.
+    fn create(path: &Path) -> Result<Option<Claim>> {
+        let holder = Claim::holder();
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(holder.as_bytes()).map_err(|e| Error::io(path, e))?;
+                let beating = Arc::new(AtomicBool::new(true));
+                let (beat, touched) = (beating.clone(), path.to_path_buf());
+                std::thread::spawn(move || {
+                    let mut last = Instant::now();
+                    while beat.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        if last.elapsed() >= HEARTBEAT {
+                            Claim::touch(&touched);
+                            last = Instant::now();
+                        }
+                    }
+                });
+                Ok(Some(Claim { path: path.to_path_buf(), holder, beating }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Whether the claim at `path` is stale: its holder's process is gone (same host), or it has
+    /// not been touched for [`STALE_AFTER`] (another host). A claim that is not there is stale.
     fn stale(path: &Path) -> bool {
-        let holder = std::fs::read_to_string(path).unwrap_or_default();
+        let Ok(holder) = std::fs::read_to_string(path) else { return true };
         let mut parts = holder.split_whitespace();
         let (host, pid) = (parts.next().unwrap_or(""), parts.next().and_then(|p| p.parse::<u32>().ok()));
         let here = Claim::holder();
@@ -506,7 +612,10 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        self.beating.store(false, Ordering::SeqCst);
+        if std::fs::read_to_string(&self.path).is_ok_and(|h| h == self.holder) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -531,6 +640,25 @@ impl Leaderboard {
     /// Every trial's optimizer steps: the compute the sweep used so far.
     pub fn steps(&self) -> usize {
         self.trials.iter().map(|t| t.steps).sum()
+    }
+
+    /// The leaderboard as a Markdown table (for a results page).
+    pub fn markdown(&self) -> String {
+        let mut out = format!("| trial | state | dev {} | steps | pruned at |", self.metric);
+        for k in &self.keys {
+            out.push_str(&format!(" `{k}` |"));
+        }
+        out.push_str(&format!("\n|{}\n", "---|".repeat(5 + self.keys.len())));
+        for t in &self.trials {
+            let score = t.score.map(|s| format!("{s:.4}")).unwrap_or_else(|| "-".into());
+            let at = t.pruned_at.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+            out.push_str(&format!("| {} | {} | {score} | {} | {at} |", t.number, t.state.name(), t.steps));
+            for k in &self.keys {
+                out.push_str(&format!(" {} |", t.params.get(k).map(cell).unwrap_or_default()));
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// The trials as rhai maps and JSON see them.
@@ -566,7 +694,7 @@ pub fn report(out: &Path) -> Result<Leaderboard> {
             spec.training.name = "sweep-best".into();
             let folder = out.join("best");
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
-            files::atomic_write(&folder.join("spec.json"), spec.to_json().as_bytes())?;
+            write_own(&folder.join("spec.json"), spec.to_json().as_bytes())?;
             Some(spec)
         }
         None => None,
@@ -593,32 +721,62 @@ pub fn report(out: &Path) -> Result<Leaderboard> {
             log_scale: d.log_scale(),
             integer: matches!(d, super::space::Distribution::Int { .. }),
             labels: match d {
-                super::space::Distribution::Choice { values } => Some(values.iter().map(|v| v.to_string().trim_matches('"').to_string()).collect()),
+                super::space::Distribution::Choice { values } => Some(values.iter().map(plain).collect()),
                 _ => None,
             },
         })
         .collect();
-    crate::plot::Chart::sweep_history(&manifest.metric, manifest.higher_is_better, points.clone()).save(&out.join("history.png"))?;
-    crate::plot::Chart::sweep_parameters(&manifest.metric, axes, points).save(&out.join("parameters.png"))?;
+    write_own(&out.join("history.png"), &crate::plot::Chart::sweep_history(&manifest.metric, manifest.higher_is_better, points.clone()).png()?)?;
+    write_own(&out.join("parameters.png"), &crate::plot::Chart::sweep_parameters(&manifest.metric, axes, points).png()?)?;
     let total = manifest.sweep.trial_count()?;
     Ok(Leaderboard { out: out.to_path_buf(), metric: manifest.metric, higher_is_better: manifest.higher_is_better, keys, trials, total, best })
 }
 
+/// Writes `path` through a temporary file of this process's own and a rename: workers finishing
+/// together each write the whole report, and the last rename wins.
+fn write_own(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 fn write_csv(path: &Path, keys: &[String], trials: &[Trial]) -> Result<()> {
-    files::write_via_temp(path, |tmp| {
-        let fail = |e: csv::Error| Error::Invalid(format!("{}: {e}", path.display()));
-        let mut w = csv::Writer::from_path(tmp).map_err(fail)?;
-        let mut header = vec!["trial".to_string(), "state".into(), "score".into(), "steps".into(), "pruned_at".into(), "seconds".into()];
-        header.extend(keys.iter().cloned());
-        w.write_record(&header).map_err(fail)?;
-        for t in trials {
-            let state = serde_json::to_value(t.state).unwrap_or_default().as_str().unwrap_or("").to_string();
-            let mut row = vec![t.number.to_string(), state, t.score.map(|s| s.to_string()).unwrap_or_default(), t.steps.to_string(), t.pruned_at.map(|s| s.to_string()).unwrap_or_default(), format!("{:.1}", t.seconds)];
-            row.extend(keys.iter().map(|k| t.params.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default()));
-            w.write_record(&row).map_err(fail)?;
-        }
-        w.flush().map_err(|e| Error::io(path, e))
-    })
+    let fail = |e: csv::Error| Error::Invalid(format!("{}: {e}", path.display()));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["trial".to_string(), "state".into(), "score".into(), "steps".into(), "pruned_at".into(), "seconds".into(), "attempts".into()];
+    header.extend(keys.iter().cloned());
+    w.write_record(&header).map_err(fail)?;
+    for t in trials {
+        let mut row = vec![
+            t.number.to_string(),
+            t.state.name().to_string(),
+            t.score.map(|s| s.to_string()).unwrap_or_default(),
+            t.steps.to_string(),
+            t.pruned_at.map(|s| s.to_string()).unwrap_or_default(),
+            format!("{:.1}", t.seconds),
+            t.attempts.to_string(),
+        ];
+        row.extend(keys.iter().map(|k| t.params.get(k).map(plain).unwrap_or_default()));
+        w.write_record(&row).map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    write_own(path, &bytes)
+}
+
+/// A parameter's value in a printed table: small or large numbers in e-notation, others to 4
+/// decimals, strings without quotes.
+fn cell(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() && (x.abs() < 1e-2 || x.abs() >= 1e4) => format!("{x:.3e}"),
+        Some(x) if v.is_f64() => format!("{x:.4}"),
+        _ => plain(v),
+    }
+}
+
+/// A parameter's value as a file holds it: strings without quotes.
+fn plain(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 impl std::fmt::Display for Leaderboard {
@@ -628,28 +786,18 @@ impl std::fmt::Display for Leaderboard {
         let failed = self.trials.iter().filter(|t| t.state == TrialState::Failed).count();
         let failed = if failed > 0 { format!(", {failed} diverged") } else { String::new() };
         writeln!(f, "{done} of {} trials finished ({pruned} pruned{failed}), {} optimizer steps; dev {} ({} is better)", self.total, self.steps(), self.metric, if self.higher_is_better { "higher" } else { "lower" })?;
-        let value = |v: &serde_json::Value| match v.as_f64() {
-            Some(x) if v.is_f64() && (x.abs() < 1e-2 || x.abs() >= 1e4) => format!("{x:.3e}"),
-            Some(x) if v.is_f64() => format!("{x:.4}"),
-            _ => v.to_string().trim_matches('"').to_string(),
-        };
         let mut header = format!("{:>5}  {:<8}  {:>8}  {:>6}  {:>9}", "trial", "state", self.metric, "steps", "pruned at");
         for k in &self.keys {
             header.push_str(&format!("  {k}"));
         }
         writeln!(f, "{header}")?;
         for t in &self.trials {
-            let state = match t.state {
-                TrialState::Complete => "complete",
-                TrialState::Pruned => "pruned",
-                TrialState::Running => "running",
-                TrialState::Failed => "failed",
-            };
+            let state = t.state.name();
             let score = t.score.map(|s| format!("{s:.4}")).unwrap_or_else(|| "-".into());
             let at = t.pruned_at.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
             let mut line = format!("{:>5}  {state:<8}  {score:>8}  {:>6}  {at:>9}", t.number, t.steps);
             for k in &self.keys {
-                line.push_str(&format!("  {}", t.params.get(k).map(value).unwrap_or_default()));
+                line.push_str(&format!("  {}", t.params.get(k).map(cell).unwrap_or_default()));
             }
             writeln!(f, "{line}")?;
         }
