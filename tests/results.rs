@@ -1,5 +1,6 @@
 //! RESULTS.md's tables are what `tunelab merge --markdown` prints for the committed result files
-//! (results/seed-table/<dataset>/): the numbers can be re-derived, and a table edited by hand or
+//! (results/seed-table/<dataset>/, results/repeated-cv/, the sweeps' trial records in
+//! results/sweep/amazon/): the numbers can be re-derived, and a table edited by hand or
 //! left behind by a re-run fails here. The merge runs on a copy (it rewrites summary.csv and
 //! ablation.png).
 mod common;
@@ -20,7 +21,13 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn the_results_page_tables_are_the_merge_of_the_committed_rows() {
     let page = std::fs::read_to_string(common::root().join("RESULTS.md")).unwrap();
-    for (dataset, marker) in [("seed-table/movies", "MOVIES"), ("seed-table/amazon", "AMAZON"), ("repeated-cv/amazon", "REPEATED")] {
+    for (dataset, marker) in [
+        ("seed-table/movies", "MOVIES"),
+        ("seed-table/amazon", "AMAZON"),
+        ("repeated-cv/amazon", "REPEATED"),
+        ("sweep/amazon/grid", "SWEEP-GRID"),
+        ("sweep/amazon/tpe", "SWEEP-TPE"),
+    ] {
         let (start, end) = (format!("<!-- {marker} -->"), format!("<!-- /{marker} -->"));
         let block = &page[page.find(&start).unwrap_or_else(|| panic!("RESULTS.md has no {start}")) + start.len()..page.find(&end).unwrap()];
         let table: Vec<&str> = block.lines().filter(|l| l.starts_with('|')).collect();

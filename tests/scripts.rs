@@ -198,7 +198,7 @@ fn shard_and_plot_runs_refuse_to_do_nothing_silently() {
     let plain = dir.path().join("plain.rhai");
     std::fs::write(&plain, "let x = 1;\nx\n").unwrap();
     let err = one_line_error(&tunelab(&["run", plain.to_str().unwrap(), "--shard", "1/2"], runs.path()));
-    assert!(err.contains("--shard: the script runs no ablation and no cross-validation"), "{err}");
+    assert!(err.contains("--shard: the script runs no ablation, cross-validation or sweep"), "{err}");
     let empty = dir.path().join("empty.rhai");
     std::fs::write(&empty, "plot_runs([], \"x.png\");\n").unwrap();
     let err = one_line_error(&tunelab(&["run", empty.to_str().unwrap()], runs.path()));
