@@ -25,8 +25,20 @@ impl Drop for Kernel {
     }
 }
 
+/// A port no other kernel of this test process was given: the tests start kernels in parallel,
+/// and a port the OS hands out twice (bound, released, bound again by a sibling test) made one
+/// kernel fail to bind. Ports come from a per-process counter below Linux's ephemeral range,
+/// each checked free.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(0, 20_000 + (std::process::id() % 10_000) as u16, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Starts `tunelab kernel` in the repository (so that the fixtures' relative paths resolve).
