@@ -71,7 +71,7 @@ impl SuccessiveHalving {
             let min_resource = match self.min_resource.or(rungs.min_resource) {
                 Some(m) => m,
                 None => match rungs.completed_last_steps.iter().max() {
-                    Some(&last) => *rungs.min_resource.insert((last / 100).max(1)),
+                    Some(&last) => *rungs.min_resource.insert(auto_min_resource(last)),
                     None => return false,
                 },
             };
@@ -97,6 +97,11 @@ impl SuccessiveHalving {
             *rung += 1;
         }
     }
+}
+
+/// Optuna's "auto" first rung: a hundredth of a completed trial's last step (at least 1).
+pub fn auto_min_resource(last_step: usize) -> usize {
+    (last_step / 100).max(1)
 }
 
 /// Whether `value` is among the top `1/η` of `competing` (the best one while fewer than η).

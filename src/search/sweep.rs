@@ -475,7 +475,7 @@ fn min_resource(out: &Path, pruner: &SuccessiveHalving) -> Result<Option<usize>>
         return Ok(Some(m));
     }
     let Some(first) = read_trials(out)?.into_iter().find(|t| t.state == TrialState::Complete) else { return Ok(None) };
-    let estimate = (first.steps / 100).max(1);
+    let estimate = super::pruner::auto_min_resource(first.steps);
     let tmp = out.join(format!(".min_resource.json.{}.tmp", std::process::id()));
     std::fs::write(&tmp, format!("{estimate}\n")).map_err(|e| Error::io(&tmp, e))?;
     let _ = std::fs::hard_link(&tmp, &path);
