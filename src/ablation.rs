@@ -578,6 +578,15 @@ pub fn summarize_examples(dir: &Path, rows: &[Row]) -> Vec<Summary> {
     summaries
 }
 
+/// For an ablation whose recipes each add one thing to the first (a star, not a ladder): drops
+/// the comparisons with the previous row, which then compare two unrelated recipes, so that the
+/// tables show each recipe against the first only.
+pub fn versus_first_only(summaries: &mut [Summary]) {
+    for s in summaries {
+        (s.prev_diff_mean, s.prev_diff_ci95) = (None, None);
+    }
+}
+
 /// A paired difference as text: `+0.0123 [-0.0040, +0.0286]`, with `~` when the interval
 /// holds 0 (the difference is within the noise of the seeds).
 fn difference(mean: Option<f64>, ci: Option<(f64, f64)>) -> String {
@@ -617,7 +626,10 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
     if test {
         head.push(format!("test {metric}"));
     }
-    head.push("vs previous row (paired, 95% CI)".into());
+    let previous = summaries.iter().any(|s| s.prev_diff_mean.is_some());
+    if previous {
+        head.push("vs previous row (paired, 95% CI)".into());
+    }
     head.push(format!("vs {} (paired, 95% CI)", first.recipe));
     if boot {
         head.push(format!("vs {}, bootstrap over examples (95%)", first.recipe));
@@ -637,7 +649,9 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
         if test {
             cells.push(spread(s.test_mean, s.test_std));
         }
-        cells.push(difference(s.prev_diff_mean, s.prev_diff_ci95));
+        if previous {
+            cells.push(difference(s.prev_diff_mean, s.prev_diff_ci95));
+        }
         cells.push(if s.recipe == first.recipe { "-".into() } else { difference(s.diff_mean, s.diff_ci95) });
         if boot {
             cells.push(interval(s.diff_boot95));
@@ -745,7 +759,11 @@ pub fn table(summaries: &[Summary]) -> String {
     if test {
         out.push_str(&format!(" {:>18}", "test (mean ± sd)"));
     }
-    out.push_str(&format!(" {:>32} {:>32}", "vs previous (paired, 95% CI)", format!("vs {first} (paired, 95% CI)")));
+    let previous = summaries.iter().any(|s| s.prev_diff_mean.is_some());
+    if previous {
+        out.push_str(&format!(" {:>32}", "vs previous (paired, 95% CI)"));
+    }
+    out.push_str(&format!(" {:>32}", format!("vs {first} (paired, 95% CI)")));
     if boot {
         out.push_str(&format!(" {:>24}", "over examples (bootstrap)"));
     }
@@ -763,7 +781,10 @@ pub fn table(summaries: &[Summary]) -> String {
         if test {
             out.push_str(&format!(" {:>18}", pair(s.test_mean, s.test_std)));
         }
-        out.push_str(&format!(" {:>32} {:>32}", difference(s.prev_diff_mean, s.prev_diff_ci95), diff));
+        if previous {
+            out.push_str(&format!(" {:>32}", difference(s.prev_diff_mean, s.prev_diff_ci95)));
+        }
+        out.push_str(&format!(" {diff:>32}"));
         if boot {
             out.push_str(&format!(" {:>24}", interval(s.diff_boot95)));
         }
@@ -907,6 +928,13 @@ mod tests {
         assert!(md.lines().nth(4).unwrap().contains("-0.0250 [") && md.lines().nth(4).unwrap().contains("] ~"), "{md}");
         assert!(md.contains("| test rmse |"), "{md}");
         assert!(table(&s).contains("within the noise"));
+        // Recipes that each add one thing to the first: c against b means nothing, and goes.
+        let mut star = s.clone();
+        versus_first_only(&mut star);
+        let md = table_markdown(&star, None);
+        assert!(!md.contains("previous") && !table(&star).contains("previous"), "{md}");
+        assert_eq!(md.lines().next().unwrap().matches('|').count() + 1, table_markdown(&s, None).lines().next().unwrap().matches('|').count(), "{md}");
+        assert!(md.lines().nth(4).unwrap().contains("-0.1750 [") && !md.contains("-0.0250"), "{md}");
     }
 
     #[test]

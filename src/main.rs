@@ -119,6 +119,10 @@ enum Command {
         /// Print the ablation's table (or the sweep's leaderboard) as Markdown, for a results page.
         #[arg(long)]
         markdown: bool,
+        /// The ablation's recipes each add one technique to the first recipe, not to the row
+        /// above: compare each with the first only (no "vs previous row" column).
+        #[arg(long)]
+        each_vs_first: bool,
     },
     /// Fine-tune a model as a run specification (JSON) describes.
     ///
@@ -291,7 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run, estimate } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref(), estimate),
-        Command::Merge { dir, markdown } if dir.join("sweep.json").is_file() => {
+        Command::Merge { dir, markdown, .. } if dir.join("sweep.json").is_file() => {
             let board = tunelab::search::report(&dir)?;
             if markdown {
                 print!("{}", board.markdown());
@@ -310,9 +314,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("oof.tsv and cv.json written to {}", dir.display());
             Ok(())
         }
-        Command::Merge { dir, markdown } => {
+        Command::Merge { dir, markdown, each_vs_first } => {
             let rows = tunelab::ablation::merge(&dir)?;
-            let summaries = tunelab::ablation::report(&dir, &rows)?;
+            let mut summaries = tunelab::ablation::report(&dir, &rows)?;
+            if each_vs_first {
+                tunelab::ablation::versus_first_only(&mut summaries);
+            }
             let trivial = tunelab::files::read_json(&dir.join("trivial.json")).ok();
             if markdown {
                 print!("{}", tunelab::ablation::table_markdown(&summaries, trivial.as_ref()));

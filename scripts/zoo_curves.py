@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Has the dev score flattened before a fold ends? For each fold of a trained-regime recipe
+(results/zoo/amazon/<recipe>-seed<s>/fold-<k>/eval.jsonl, committed; folds still training
+are left out), prints the best dev
+RMSE of the plain weights up to step 100, up to step 150 and over the whole fold (200 steps),
+and the step that gave the best; then the mean gain of the last 50 steps over the first 150.
+
+    python3 scripts/zoo_curves.py                      (the best seed recipe, every seed found)
+    python3 scripts/zoo_curves.py results/zoo/amazon/fgm-seed1
+Standard library only.
+"""
+import glob
+import json
+import os
+import sys
+
+
+def curve(fold):
+    rows = [json.loads(line) for line in open(os.path.join(fold, "eval.jsonl"))]
+    return [(r["step"], r["metrics"]["rmse"]) for r in rows if r["weights"] == "model"]
+
+
+def best_until(points, step):
+    return min(v for s, v in points if s <= step)
+
+
+def main():
+    runs = sys.argv[1:] or sorted(glob.glob("results/zoo/amazon/best-seed-recipe-seed*"))
+    gains, late = [], 0
+    print(f"{'fold':<40} {'best <= 100':>11} {'best <= 150':>11} {'best':>8} {'at step':>8}")
+    for run in runs:
+        for fold in sorted(glob.glob(os.path.join(run, "fold-*"))):
+            if not os.path.exists(os.path.join(fold, "metrics.json")):
+                continue  # still training
+            points = curve(fold)
+            last = max(s for s, _ in points)
+            step, value = min(points, key=lambda p: p[1])
+            b100, b150 = best_until(points, 100), best_until(points, 150)
+            gains.append(b150 - value)
+            late += step > 150
+            print(f"{os.path.relpath(fold, 'results/zoo'):<40} {b100:>11.4f} {b150:>11.4f} {value:>8.4f} {step:>5}/{last}")
+    if gains:
+        print(f"{len(gains)} folds: the last 50 steps improve the best dev RMSE by {sum(gains) / len(gains):.4f} on average "
+              f"(largest {max(gains):.4f}); {late} folds found their best after step 150")
+
+
+if __name__ == "__main__":
+    main()
