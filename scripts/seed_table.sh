@@ -17,6 +17,12 @@
 # The repeated k-fold measurement of RESULTS.md: two rows, three new fold assignments each,
 #   SHARDS=3 OUT=results/repeated-cv/amazon REPEATS=3 ONLY='["baseline", "+ frequent eval"]' \
 #     bash scripts/seed_table.sh amazon        (shards 0, 1, 2: one seed each)
+#
+# The seed table in the trained regime of RESULTS.md (200 steps a fold; its "grouped LLRD + all"
+# row is scripts/zoo.rhai's "best seed recipe", already run there, so it is left out):
+#   SHARDS=7 EPOCHS=8 OUT=results/zoo/seed-table-amazon \
+#     ONLY='["baseline", "+ LLRD", "+ warm-up", "+ re-init", "+ SWA", "+ frequent eval", "all, flat SWA LR"]' \
+#     bash scripts/seed_table.sh amazon 0 1    (21 cross-validations, 3 a shard: job j is shard j mod 7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset=${1:?usage: scripts/seed_table.sh movies|amazon [SHARD...]}
@@ -28,6 +34,7 @@ out=${OUT:-results/seed-table/$dataset}
 extra=()
 [ -n "${REPEATS:-}" ] && extra+=(--set "repeats=$REPEATS")
 [ -n "${ONLY:-}" ] && extra+=(--set "only=$ONLY")
+[ -n "${EPOCHS:-}" ] && extra+=(--set "epochs=$EPOCHS")
 bin=${TUNELAB:-target/release/tunelab}
 [ -x "$bin" ] || cargo build --release
 for i in "${shards[@]}"; do
