@@ -4,6 +4,10 @@
 are left out), prints the best dev
 RMSE of the plain weights up to step 100, up to step 150 and over the whole fold (200 steps),
 and the step that gave the best; then the mean gain of the last 50 steps over the first 150.
+Then, per run, the out-of-fold RMSE of three choices of weights from each fold's metrics.json:
+the selected best (frequent evaluation: the run's CV score; optimistic, the fold that scores it
+also chose it), the last step's, and the SWA average's. The folds are of equal size, so each is
+the root mean of the folds' squared RMSEs.
 
     python3 scripts/zoo_curves.py                      (the best seed recipe, every seed found)
     python3 scripts/zoo_curves.py results/zoo/amazon/fgm-seed1
@@ -24,6 +28,22 @@ def best_until(points, step):
     return min(v for s, v in points if s <= step)
 
 
+def pooled(values):
+    return (sum(v * v for v in values) / len(values)) ** 0.5
+
+
+def weights(runs):
+    print(f"\n{'run':<40} {'selected':>9} {'last':>9} {'SWA':>9} {'last - selected':>16}")
+    for run in runs:
+        folds = sorted(glob.glob(os.path.join(run, "fold-*", "metrics.json")))
+        if len(folds) < 5 or not os.path.exists(os.path.join(run, "cv.json")):
+            continue
+        ms = [json.load(open(f)) for f in folds]
+        best, last = pooled([m["best"]["value"] for m in ms]), pooled([m["last"]["rmse"] for m in ms])
+        swa = pooled([m["swa"]["rmse"] for m in ms]) if all("swa" in m for m in ms) else float("nan")
+        print(f"{os.path.relpath(run, 'results/zoo'):<40} {best:>9.4f} {last:>9.4f} {swa:>9.4f} {last - best:>+16.4f}")
+
+
 def main():
     runs = sys.argv[1:] or sorted(glob.glob("results/zoo/amazon/best-seed-recipe-seed*"))
     gains, late = [], 0
@@ -42,6 +62,7 @@ def main():
     if gains:
         print(f"{len(gains)} folds: the last 50 steps improve the best dev RMSE by {sum(gains) / len(gains):.4f} on average "
               f"(largest {max(gains):.4f}); {late} folds found their best after step 150")
+    weights(runs)
 
 
 if __name__ == "__main__":
