@@ -22,13 +22,28 @@ use crate::run::RunControl;
 use crate::spec::RunSpec;
 
 /// Recipes × seeds, on the model, data and training settings of a base run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Ablation {
     /// Named recipes, in the order the table shows them.
     pub recipes: Vec<(String, Recipe)>,
     pub seeds: Vec<u64>,
     /// The folder for the runs and the results.
     pub out: PathBuf,
+    /// The recipes (by name) that train another model, or the same one with another head, than
+    /// the base run's: the heads (attention pooling, multi-sample dropout...) belong to the
+    /// model, not to the recipe, and a row of the table can still try one.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub models: std::collections::BTreeMap<String, ModelChoice>,
+}
+
+/// A model folder and the head on it: what a recipe of an ablation trains instead of the base
+/// run's (see [`Ablation::models`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelChoice {
+    pub model: PathBuf,
+    pub pooling: crate::model::Pooling,
+    #[serde(default, skip_serializing_if = "crate::model::HeadOptions::is_default")]
+    pub head: crate::model::HeadOptions,
 }
 
 /// One run of an ablation.
@@ -207,8 +222,7 @@ impl Ablation {
             if index % n != i || rows.iter().any(|r| r.recipe == name && r.seed == seed) {
                 continue;
             }
-            let mut spec = base.clone();
-            spec.recipe = recipe.clone();
+            let mut spec = self.spec(base, name, recipe);
             spec.training.seed = seed;
             spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
             let control = RunControl { out: Some(self.job_dir(name, seed)), force: true, quiet: control.quiet, interrupt: control.interrupt.clone(), ..RunControl::default() };
@@ -273,15 +287,21 @@ fn cv_row(spec: &RunSpec, control: &RunControl, name: &str, seed: u64) -> Result
 }
 
 impl Ablation {
+    /// The base run with one of the recipes, and that recipe's model and head if it has its own.
+    pub fn spec(&self, base: &RunSpec, name: &str, recipe: &Recipe) -> RunSpec {
+        let mut spec = RunSpec { recipe: recipe.clone(), ..base.clone() };
+        if let Some(m) = self.models.get(name) {
+            (spec.model, spec.pooling, spec.head) = (m.model.clone(), m.pooling, m.head.clone());
+        }
+        spec
+    }
+
     /// The plan of every recipe (on the first seed), named after the recipe.
     pub fn plans(&self, base: &RunSpec) -> Result<Vec<crate::spec::Plan>> {
-        self.recipes
-            .iter()
-            .map(|(name, recipe)| {
-                let spec = RunSpec { recipe: recipe.clone(), ..base.clone() };
-                spec.plan().map(|p| crate::spec::Plan { name: name.clone(), ..p })
-            })
-            .collect()
+        if let Some(name) = self.models.keys().find(|name| !self.recipes.iter().any(|(n, _)| n == *name)) {
+            return Err(Error::Invalid(format!("ablation: a model is given for `{name}`, which is not one of its recipes")));
+        }
+        self.recipes.iter().map(|(name, recipe)| self.spec(base, name, recipe).plan().map(|p| crate::spec::Plan { name: name.clone(), ..p })).collect()
     }
 
     /// Runs shard `(i, n)` (or everything), and when that covers every job, writes the report
@@ -353,14 +373,18 @@ impl Ablation {
 
     /// What every shard of this ablation must agree on (`shard-<i>-of-<n>.json` in its folder):
     /// the base specification (its device aside: shards may run on different machines), the
-    /// recipes in order, and the seeds.
+    /// recipes in order, the models of the recipes that have their own, and the seeds.
     pub fn manifest(&self, base: &RunSpec) -> serde_json::Value {
         let mut base = base.clone();
         base.training.device = Default::default();
         let recipes: serde_json::Map<String, serde_json::Value> =
             self.recipes.iter().map(|(name, r)| (name.clone(), serde_json::to_value(r).expect("a recipe serialises"))).collect();
         let order: Vec<&str> = self.recipes.iter().map(|(name, _)| name.as_str()).collect();
-        serde_json::json!({ "base": base, "recipes": recipes, "recipe_order": order, "seeds": self.seeds })
+        let mut manifest = serde_json::json!({ "base": base, "recipes": recipes, "recipe_order": order, "seeds": self.seeds });
+        if !self.models.is_empty() {
+            manifest["models"] = serde_json::to_value(&self.models).expect("a model choice serialises");
+        }
+        manifest
     }
 }
 
@@ -996,7 +1020,7 @@ mod tests {
     #[test]
     fn merged_shards_keep_the_recipe_order() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Ablation { recipes: vec![("a".into(), Recipe::default()), ("b".into(), Recipe::default()), ("c".into(), Recipe::default())], seeds: vec![1, 2], out: dir.path().into() };
+        let a = Ablation { recipes: vec![("a".into(), Recipe::default()), ("b".into(), Recipe::default()), ("c".into(), Recipe::default())], seeds: vec![1, 2], out: dir.path().into(), ..Default::default() };
         for (index, name, _, seed) in a.jobs() {
             let mut r = row(name, seed, 1.0 + index as f64, None);
             r.job = Some(index);
@@ -1010,7 +1034,7 @@ mod tests {
 
     #[test]
     fn shards_partition_the_jobs() {
-        let a = Ablation { recipes: vec![("a".into(), Recipe::default()), ("b".into(), Recipe::default())], seeds: vec![1, 2, 3], out: "x".into() };
+        let a = Ablation { recipes: vec![("a".into(), Recipe::default()), ("b".into(), Recipe::default())], seeds: vec![1, 2, 3], out: "x".into(), ..Default::default() };
         let jobs = a.jobs();
         assert_eq!(jobs.len(), 6);
         let shard = |i: usize| jobs.iter().filter(|j| j.0 % 4 == i).count();

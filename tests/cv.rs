@@ -148,7 +148,7 @@ fn a_shard_run_again_skips_the_jobs_it_already_recorded() {
     base.data.cv = None;
     base.data.dev = Some(common::fixture("vader-sample/dev.tsv"));
     base.training.max_steps = Some(2);
-    let ablation = tunelab::ablation::Ablation { recipes: vec![("a".into(), Default::default()), ("b".into(), Default::default())], seeds: vec![1, 2], out: root.path().into() };
+    let ablation = tunelab::ablation::Ablation { recipes: vec![("a".into(), Default::default()), ("b".into(), Default::default())], seeds: vec![1, 2], out: root.path().into(), ..Default::default() };
     // The first shard of two ran its first job (a, seed 1) and was stopped in its second.
     let done = tunelab::ablation::Row {
         recipe: "a".into(), seed: 1, metric: "rmse".into(), best: 0.5, swa: None, test: None, swa_test: None,

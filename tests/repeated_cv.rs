@@ -137,6 +137,7 @@ fn an_ablation_pairs_seeds_and_repeats_and_bootstraps_the_examples() {
         recipes: vec![("baseline".into(), base.recipe.clone()), ("same".into(), base.recipe.clone()), ("other".into(), other)],
         seeds: vec![1, 2],
         out: root.path().join("ab"),
+        ..Default::default()
     };
     let (rows, summaries) = ablation.run_and_report(&base, None, &tunelab::RunControl { quiet: true, ..Default::default() }).unwrap();
     let summaries = summaries.unwrap();

@@ -32,7 +32,7 @@ fn a_cross_validation_row_counts_its_folds_steps() {
     let mut base = spec();
     base.data.dev = None;
     base.data.cv = Some(Cv::new(2, 0));
-    let ablation = tunelab::ablation::Ablation { recipes: vec![("baseline".into(), Default::default())], seeds: vec![1], out: root.path().join("ab") };
+    let ablation = tunelab::ablation::Ablation { recipes: vec![("baseline".into(), Default::default())], seeds: vec![1], out: root.path().join("ab"), ..Default::default() };
     let rows = ablation.run(&base, None, &tunelab::RunControl { quiet: true, ..Default::default() }).unwrap();
     assert_eq!(rows[0].steps, 6, "two folds of 3 steps");
 }

@@ -245,3 +245,52 @@ fn a_head_that_does_not_fit_the_model_is_named_before_training() {
     let out = script(&format!("model(\"{tiny}\", #{{ pooling: \"weighted_layers\", layers: 2, samples: 4 }})"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The heads belong to the model: an ablation entry that brings its own `model(..)` is one row
+/// of the same table, paired by seed with the others; the base's model named again changes
+/// nothing (its manifest stays that of an ablation without models).
+#[test]
+fn an_ablation_entry_trains_its_own_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("heads");
+    let script = |entries: &str| {
+        let path = dir.path().join("heads.rhai");
+        let tiny = fixture("tiny_bert").display().to_string();
+        let source = format!(
+            r#"let m = model("{tiny}", #{{ pooling: "pooler" }});
+let d = data(#{{ train: "{}", dev: "{}", columns: #{{ text: "text", label: "score" }}, kind: "regression" }});
+let t = training(#{{ max_steps: 3, batch_size: 16, threads: 1, max_length: 32 }});
+let r = recipe(#{{ lr: #{{ kind: "uniform", lr: 1e-3 }} }});
+ablate(m, d, [{entries}], t, #{{ seeds: [1, 2], out: "{}" }});"#,
+            fixture("vader-sample/train.tsv").display(),
+            fixture("vader-sample/dev.tsv").display(),
+            out.display()
+        )
+        .replace("TINY", &tiny);
+        std::fs::write(&path, source).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_tunelab")).args(["run", path.to_str().unwrap(), "--quiet"]).output().unwrap()
+    };
+    let bad = script(r#"#{ name: "pooler", recipe: r, head: "attention" }"#);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("entry 0 has `head`") && err.lines().count() == 1, "{err}");
+    assert!(!out.exists());
+    let run = script(
+        r#"#{ name: "pooler", recipe: r }, #{ name: "same", recipe: r, model: model("TINY", #{ pooling: "pooler" }) },
+    #{ name: "+ attention", recipe: r, model: model("TINY", #{ pooling: "attention", samples: 2 }) }"#,
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let read = |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap() };
+    let manifest = read(out.join("shard-0-of-1.json"));
+    let models = manifest["models"].as_object().expect("the manifest names the recipes' own models");
+    assert_eq!(models.keys().collect::<Vec<_>>(), ["+ attention"], "{manifest}");
+    assert_eq!((models["+ attention"]["pooling"].as_str(), models["+ attention"]["head"]["samples"].as_u64()), (Some("attention"), Some(2)));
+    for seed in [1, 2] {
+        assert_eq!(read(out.join(format!("attention-seed{seed}/spec.json")))["pooling"], "attention");
+        assert_eq!(read(out.join(format!("pooler-seed{seed}/spec.json")))["pooling"], "pooler");
+        // The same model named again trains exactly the base's run.
+        let (a, b) = (read(out.join(format!("pooler-seed{seed}/metrics.json"))), read(out.join(format!("same-seed{seed}/metrics.json"))));
+        assert_eq!(a["best"]["value"], b["best"]["value"]);
+    }
+    let table = String::from_utf8_lossy(&tunelab(&["merge", out.to_str().unwrap(), "--each-vs-first"]).stdout).into_owned();
+    assert!(table.contains("+ attention") && table.contains("vs pooler") && !table.contains("previous"), "{table}");
+}

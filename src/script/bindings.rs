@@ -1,5 +1,6 @@
 //! The functions and types scripts see. Each converts its arguments, calls the library, records
 //! what the call produced for the caller, and converts the result or the error; nothing else.
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -116,18 +117,27 @@ fn spec(model: &ModelRef, data: &DataSpec, recipe: &Recipe, training: &TrainConf
     RunSpec { model: model.path.clone(), pooling: model.pooling, head: model.head.clone(), data: data.clone(), recipe: recipe.clone(), training: training.clone() }
 }
 
-/// `[#{ name, recipe }, ...]` as named recipes.
-fn named_recipes(recipes: Array) -> Fallible<Vec<(String, Recipe)>> {
-    recipes
-        .into_iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let map = entry.try_cast::<Map>();
-            let name = map.as_ref().and_then(|m| m.get("name")).and_then(|n| n.clone().into_string().ok());
-            let recipe = map.as_ref().and_then(|m| m.get("recipe")).and_then(|r| r.clone().try_cast::<Recipe>());
-            name.zip(recipe).ok_or_else(|| fail(Error::Invalid(format!("ablate: entry {i} must be #{{ name: \"...\", recipe: recipe(..) }}"))))
-        })
-        .collect()
+/// `[#{ name, recipe }, ...]` as named recipes, and the models of the entries that give one
+/// (`#{ name, recipe, model: model(..) }`) where it differs from the base's.
+fn named_recipes(recipes: Array, base: &ModelRef) -> Fallible<(Vec<(String, Recipe)>, BTreeMap<String, crate::ablation::ModelChoice>)> {
+    let (mut named, mut models) = (Vec::new(), BTreeMap::new());
+    for (i, entry) in recipes.into_iter().enumerate() {
+        let shape = || fail(Error::Invalid(format!("ablate: entry {i} must be #{{ name: \"...\", recipe: recipe(..) }}, with model: model(..) if it trains its own")));
+        let map = entry.try_cast::<Map>().ok_or_else(shape)?;
+        if let Some(key) = map.keys().find(|k| !["name", "recipe", "model"].contains(&k.as_str())) {
+            return Err(fail(Error::Invalid(format!("ablate: entry {i} has `{key}`; an entry has name, recipe and, optionally, model"))));
+        }
+        let name = map.get("name").and_then(|n| n.clone().into_string().ok()).ok_or_else(shape)?;
+        let recipe = map.get("recipe").and_then(|r| r.clone().try_cast::<Recipe>()).ok_or_else(shape)?;
+        if let Some(m) = map.get("model") {
+            let m = m.clone().try_cast::<ModelRef>().ok_or_else(|| fail(Error::Invalid(format!("ablate: entry `{name}`: model must be model(..)"))))?;
+            if (&m.path, m.pooling, &m.head) != (&base.path, base.pooling, &base.head) {
+                models.insert(name.clone(), crate::ablation::ModelChoice { model: m.path, pooling: m.pooling, head: m.head });
+            }
+        }
+        named.push((name, recipe));
+    }
+    Ok((named, models))
 }
 
 pub(super) fn register(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
@@ -293,7 +303,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
     });
 }
 
-/// `ablate(model, data, [#{ name, recipe }], training, #{ seeds, out })`.
+/// `ablate(model, data, [#{ name, recipe, model? }], training, #{ seeds, out })`.
 fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings: ScriptSettings) {
     let (rec, s) = (record, settings);
     engine.register_fn("ablate", move |m: ModelRef, d: DataSpec, recipes: Array, t: TrainConfig, options: Map| -> Fallible<Array> {
@@ -304,14 +314,15 @@ fn register_ablate(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settin
             out: PathBuf,
         }
         let options: Options = from_map("ablate", options)?;
-        let ablation = Ablation { recipes: named_recipes(recipes)?, seeds: options.seeds, out: options.out };
+        let (recipes, models) = named_recipes(recipes, &m)?;
+        let ablation = Ablation { recipes, seeds: options.seeds, out: options.out, models };
         let mut base = spec(&m, &d, &Recipe::default(), &t);
         base.training.apply(&s.hardware);
         if s.plan_only {
             let mut plans = ablation.plans(&base).map_err(fail)?;
             if let Some(steps) = s.estimate {
-                for (plan, (_, recipe)) in plans.iter_mut().zip(&ablation.recipes) {
-                    let spec = RunSpec { recipe: recipe.clone(), ..base.clone() };
+                for (plan, (name, recipe)) in plans.iter_mut().zip(&ablation.recipes) {
+                    let spec = ablation.spec(&base, name, recipe);
                     let mut e = run::estimate(&spec, steps).map_err(fail)?;
                     e.runs *= ablation.seeds.len();
                     plan.estimate = Some(e);
