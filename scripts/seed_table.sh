@@ -18,11 +18,9 @@
 #   SHARDS=3 OUT=results/repeated-cv/amazon REPEATS=3 ONLY='["baseline", "+ frequent eval"]' \
 #     bash scripts/seed_table.sh amazon        (shards 0, 1, 2: one seed each)
 #
-# The seed table in the trained regime of RESULTS.md (200 steps a fold; its "grouped LLRD + all"
-# row is scripts/zoo.rhai's "best seed recipe", already run there, so it is left out):
-#   SHARDS=7 EPOCHS=8 OUT=results/zoo/seed-table-amazon \
-#     ONLY='["baseline", "+ LLRD", "+ warm-up", "+ re-init", "+ SWA", "+ frequent eval", "all, flat SWA LR"]' \
-#     bash scripts/seed_table.sh amazon 0 1    (21 cross-validations, 3 a shard: job j is shard j mod 7)
+# The seed table in the trained regime of RESULTS.md (200 steps a fold), with one more row: the
+# best recipe with the Kaggle solutions' head (27 cross-validations, 3 a shard: job j is shard j mod 9):
+#   SHARDS=9 EPOCHS=8 HEADS=true OUT=results/zoo/seed-table-amazon bash scripts/seed_table.sh amazon 0 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset=${1:?usage: scripts/seed_table.sh movies|amazon [SHARD...]}
@@ -35,6 +33,7 @@ extra=()
 [ -n "${REPEATS:-}" ] && extra+=(--set "repeats=$REPEATS")
 [ -n "${ONLY:-}" ] && extra+=(--set "only=$ONLY")
 [ -n "${EPOCHS:-}" ] && extra+=(--set "epochs=$EPOCHS")
+[ -n "${HEADS:-}" ] && extra+=(--set "heads=$HEADS")
 bin=${TUNELAB:-target/release/tunelab}
 [ -x "$bin" ] || cargo build --release
 for i in "${shards[@]}"; do
