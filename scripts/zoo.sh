@@ -10,7 +10,7 @@
 # whole shards. A shard's rows land in results/zoo/amazon/results-<i>-of-9.jsonl as its
 # cross-validations finish; a shard run again skips the rows it has. Once a cross-validation
 # is scored its fold models (about 150 MB a fold) are deleted; what stays is what
-# `tunelab merge results/zoo/amazon` reads (rows, cv.json, oof files, each fold's metrics.json
+# `tunelab merge results/zoo/amazon --each-vs-first` reads (rows, cv.json, oof files, each fold's metrics.json
 # and dev curve). Two shards side by side use both cores (each process runs one thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +30,4 @@ for i in "${shards[@]}"; do
   done
   echo "zoo shard $i/$n: $(( $(date +%s) - started )) s"
 done
-"$bin" merge "$out"
+"$bin" merge "$out" --each-vs-first

@@ -6,8 +6,8 @@ RMSE of the plain weights up to step 100, up to step 150 and over the whole fold
 and the step that gave the best; then the mean gain of the last 50 steps over the first 150.
 Then, per run, the out-of-fold RMSE of three choices of weights from each fold's metrics.json:
 the selected best (frequent evaluation: the run's CV score; optimistic, the fold that scores it
-also chose it), the last step's, and the SWA average's. The folds are of equal size, so each is
-the root mean of the folds' squared RMSEs.
+also chose it), the last step's, and the SWA average's: each the root of the folds' squared
+RMSEs weighted by their sizes, which is the RMSE of all the folds' predictions together.
 
     python3 scripts/zoo_curves.py                      (the best seed recipe, every seed found)
     python3 scripts/zoo_curves.py results/zoo/amazon/fgm-seed1
@@ -25,22 +25,25 @@ def curve(fold):
 
 
 def best_until(points, step):
-    return min(v for s, v in points if s <= step)
+    return min((v for s, v in points if s <= step), default=float("nan"))
 
 
-def pooled(values):
-    return (sum(v * v for v in values) / len(values)) ** 0.5
+def pooled(values, sizes):
+    """The RMSE of the folds' predictions together, from each fold's RMSE and size."""
+    return (sum(n * v * v for v, n in zip(values, sizes)) / sum(sizes)) ** 0.5
 
 
 def weights(runs):
     print(f"\n{'run':<40} {'selected':>9} {'last':>9} {'SWA':>9} {'last - selected':>16}")
     for run in runs:
-        folds = sorted(glob.glob(os.path.join(run, "fold-*", "metrics.json")))
-        if len(folds) < 5 or not os.path.exists(os.path.join(run, "cv.json")):
-            continue
-        ms = [json.load(open(f)) for f in folds]
-        best, last = pooled([m["best"]["value"] for m in ms]), pooled([m["last"]["rmse"] for m in ms])
-        swa = pooled([m["swa"]["rmse"] for m in ms]) if all("swa" in m for m in ms) else float("nan")
+        if not os.path.exists(os.path.join(run, "cv.json")):
+            continue  # not scored yet
+        ms = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(run, "*fold-*", "metrics.json")))]
+        if any(m["best"]["metric"] != "rmse" for m in ms):
+            sys.exit(f"{run}: its runs select by {ms[0]['best']['metric']}, not rmse")
+        sizes = [m["dev_examples"] for m in ms]
+        best, last = pooled([m["best"]["value"] for m in ms], sizes), pooled([m["last"]["rmse"] for m in ms], sizes)
+        swa = pooled([m["swa"]["rmse"] for m in ms], sizes) if all("swa" in m for m in ms) else float("nan")
         print(f"{os.path.relpath(run, 'results/zoo'):<40} {best:>9.4f} {last:>9.4f} {swa:>9.4f} {last - best:>+16.4f}")
 
 

@@ -162,6 +162,10 @@ pub struct Summary {
     /// This recipe minus the recipe before it in the table, paired the same way.
     pub prev_diff_mean: Option<f64>,
     pub prev_diff_ci95: Option<(f64, f64)>,
+    /// Whether the tables compare this recipe with the previous one (every recipe after the
+    /// first, unless [`versus_first_only`]).
+    #[serde(skip)]
+    pub versus_previous: bool,
     /// The held-out test score (`data.test`) of this recipe minus the first recipe's, paired by
     /// seed, with its 95% interval: the same comparison on data that chose nothing.
     pub test_diff_mean: Option<f64>,
@@ -301,7 +305,17 @@ impl Ablation {
         if let Some(name) = self.models.keys().find(|name| !self.recipes.iter().any(|(n, _)| n == *name)) {
             return Err(Error::Invalid(format!("ablation: a model is given for `{name}`, which is not one of its recipes")));
         }
-        self.recipes.iter().map(|(name, recipe)| self.spec(base, name, recipe).plan().map(|p| crate::spec::Plan { name: name.clone(), ..p })).collect()
+        self.recipes
+            .iter()
+            .map(|(name, recipe)| {
+                let mut plan = self.spec(base, name, recipe).plan()?;
+                if let Some(m) = self.models.get(name) {
+                    let head = serde_json::to_string(&m.head).expect("head options serialise");
+                    plan.notes.insert(0, format!("its own model: {}, pooling {:?}, head {head}", m.model.display(), m.pooling));
+                }
+                Ok(crate::spec::Plan { name: name.clone(), ..plan })
+            })
+            .collect()
     }
 
     /// Runs shard `(i, n)` (or everything), and when that covers every job, writes the report
@@ -530,6 +544,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
                 diff_ci95,
                 prev_diff_mean,
                 prev_diff_ci95,
+                versus_previous: i > 0,
                 test_diff_mean,
                 test_diff_ci95,
                 diff_seeds,
@@ -607,7 +622,7 @@ pub fn summarize_examples(dir: &Path, rows: &[Row]) -> Vec<Summary> {
 /// tables show each recipe against the first only.
 pub fn versus_first_only(summaries: &mut [Summary]) {
     for s in summaries {
-        (s.prev_diff_mean, s.prev_diff_ci95) = (None, None);
+        (s.prev_diff_mean, s.prev_diff_ci95, s.versus_previous) = (None, None, false);
     }
 }
 
@@ -650,7 +665,7 @@ pub fn table_markdown(summaries: &[Summary], trivial: Option<&Trivial>) -> Strin
     if test {
         head.push(format!("test {metric}"));
     }
-    let previous = summaries.iter().any(|s| s.prev_diff_mean.is_some());
+    let previous = summaries.iter().any(|s| s.versus_previous);
     if previous {
         head.push("vs previous row (paired, 95% CI)".into());
     }
@@ -783,7 +798,7 @@ pub fn table(summaries: &[Summary]) -> String {
     if test {
         out.push_str(&format!(" {:>18}", "test (mean ± sd)"));
     }
-    let previous = summaries.iter().any(|s| s.prev_diff_mean.is_some());
+    let previous = summaries.iter().any(|s| s.versus_previous);
     if previous {
         out.push_str(&format!(" {:>32}", "vs previous (paired, 95% CI)"));
     }
@@ -1030,6 +1045,22 @@ mod tests {
         assert_eq!(rows.iter().map(|r| r.job.unwrap()).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
         let names: Vec<String> = summarize(&rows).into_iter().map(|s| s.recipe).collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_manifest_names_models_only_for_the_recipes_that_bring_one() {
+        let base = RunSpec::template();
+        let mut a = Ablation { recipes: vec![("a".into(), Recipe::default()), ("b".into(), Recipe::default())], seeds: vec![1], out: "x".into(), ..Default::default() };
+        // The keys of every manifest written before recipes could bring a model: committed
+        // result folders compare theirs with this one for equality.
+        let keys = |m: serde_json::Value| m.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(a.manifest(&base)), ["base", "recipe_order", "recipes", "seeds"]);
+        let head = ModelChoice { model: base.model.clone(), pooling: crate::model::Pooling::Attention, head: Default::default() };
+        a.models.insert("b".into(), head);
+        assert_eq!(a.manifest(&base)["models"]["b"]["pooling"], "attention");
+        assert_eq!((a.spec(&base, "b", &Recipe::default()).pooling, a.spec(&base, "a", &Recipe::default()).pooling), (crate::model::Pooling::Attention, base.pooling));
+        a.models.insert("c".into(), a.models["b"].clone());
+        assert!(a.plans(&base).unwrap_err().to_string().contains("a model is given for `c`, which is not one of its recipes"));
     }
 
     #[test]

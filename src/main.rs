@@ -120,7 +120,8 @@ enum Command {
         #[arg(long)]
         markdown: bool,
         /// The ablation's recipes each add one technique to the first recipe, not to the row
-        /// above: compare each with the first only (no "vs previous row" column).
+        /// above: compare each with the first only (no "vs previous row" column in the printed
+        /// table; summary.csv keeps every comparison).
         #[arg(long)]
         each_vs_first: bool,
     },
@@ -295,6 +296,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run, estimate } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref(), estimate),
+        Command::Merge { dir, each_vs_first: true, .. } if dir.join("sweep.json").is_file() || dir.join("spec.json").is_file() => {
+            anyhow::bail!("{}: --each-vs-first is for an ablation's folder (its results-*.jsonl), not a sweep's or a cross-validation's", dir.display())
+        }
         Command::Merge { dir, markdown, .. } if dir.join("sweep.json").is_file() => {
             let board = tunelab::search::report(&dir)?;
             if markdown {

@@ -253,7 +253,7 @@ fn a_head_that_does_not_fit_the_model_is_named_before_training() {
 fn an_ablation_entry_trains_its_own_head() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("heads");
-    let script = |entries: &str| {
+    let script = |command: &str, entries: &str| {
         let path = dir.path().join("heads.rhai");
         let tiny = fixture("tiny_bert").display().to_string();
         let source = format!(
@@ -268,16 +268,34 @@ ablate(m, d, [{entries}], t, #{{ seeds: [1, 2], out: "{}" }});"#,
         )
         .replace("TINY", &tiny);
         std::fs::write(&path, source).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_tunelab")).args(["run", path.to_str().unwrap(), "--quiet"]).output().unwrap()
+        let mut args = vec![command, path.to_str().unwrap()];
+        if command == "run" {
+            args.push("--quiet");
+        }
+        Command::new(env!("CARGO_BIN_EXE_tunelab")).args(&args).output().unwrap()
     };
-    let bad = script(r#"#{ name: "pooler", recipe: r, head: "attention" }"#);
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(!bad.status.success() && err.contains("entry 0 has `head`") && err.lines().count() == 1, "{err}");
-    assert!(!out.exists());
-    let run = script(
-        r#"#{ name: "pooler", recipe: r }, #{ name: "same", recipe: r, model: model("TINY", #{ pooling: "pooler" }) },
-    #{ name: "+ attention", recipe: r, model: model("TINY", #{ pooling: "attention", samples: 2 }) }"#,
-    );
+    for (entry, expected) in [
+        (r#"#{ name: "pooler", recipe: r, head: "attention" }"#, "ablate: entry 0: `head` is not an entry's key"),
+        (r#"#{ name: "pooler", recipe: #{ lr: 1e-3 } }"#, "ablate: entry 0: `recipe` of `pooler` must be recipe(..)"),
+        (r#"#{ name: "pooler", recipe: r, model: "TINY" }"#, "ablate: entry 0: `model` of `pooler` must be model(..)"),
+        // A head the model cannot take is refused while planning, before any folder exists.
+        (r#"#{ name: "pooler", recipe: r, model: model("TINY", #{ pooling: "concat", layers: 3 }) }"#, "head.layers is 3"),
+    ] {
+        let bad = script("run", entry);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(expected) && err.lines().count() == 1, "{entry}: {err}");
+        assert!(!out.exists(), "{entry}");
+    }
+    let entries = r#"#{ name: "pooler", recipe: r }, #{ name: "same", recipe: r, model: model("TINY", #{ pooling: "pooler" }) },
+    #{ name: "+ attention", recipe: r, model: model("TINY", #{ pooling: "attention", samples: 2 }) }"#;
+    // The plan shows the row's own head: the attention query is one more head tensor.
+    let plan = script("plan", entries);
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    let attention = &plan[plan.find("run `+ attention`").expect("the attention row is planned")..];
+    assert!(attention.contains("its own model:") && attention.contains("pooling Attention") && attention.contains(r#""samples":2"#), "{plan}");
+    let head_tensors = |text: &str| text.lines().find(|l| l.starts_with("head ")).map(|l| l.split_whitespace().nth(2).unwrap().to_string());
+    assert_eq!((head_tensors(&plan).as_deref(), head_tensors(attention).as_deref()), (Some("2"), Some("3")), "{plan}");
+    let run = script("run", entries);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let read = |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap() };
     let manifest = read(out.join("shard-0-of-1.json"));
@@ -285,7 +303,8 @@ ablate(m, d, [{entries}], t, #{{ seeds: [1, 2], out: "{}" }});"#,
     assert_eq!(models.keys().collect::<Vec<_>>(), ["+ attention"], "{manifest}");
     assert_eq!((models["+ attention"]["pooling"].as_str(), models["+ attention"]["head"]["samples"].as_u64()), (Some("attention"), Some(2)));
     for seed in [1, 2] {
-        assert_eq!(read(out.join(format!("attention-seed{seed}/spec.json")))["pooling"], "attention");
+        let own = read(out.join(format!("attention-seed{seed}/spec.json")));
+        assert_eq!((&own["pooling"], &own["head"]["samples"]), (&serde_json::json!("attention"), &serde_json::json!(2)), "{own}");
         assert_eq!(read(out.join(format!("pooler-seed{seed}/spec.json")))["pooling"], "pooler");
         // The same model named again trains exactly the base's run.
         let (a, b) = (read(out.join(format!("pooler-seed{seed}/metrics.json"))), read(out.join(format!("same-seed{seed}/metrics.json"))));

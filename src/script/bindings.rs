@@ -23,7 +23,7 @@ type Fallible<T> = Result<T, Box<EvalAltResult>>;
 /// head on it.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModelChoice {
+struct ModelOptions {
     #[serde(default)]
     pooling: Pooling,
     #[serde(default)]
@@ -122,15 +122,15 @@ fn spec(model: &ModelRef, data: &DataSpec, recipe: &Recipe, training: &TrainConf
 fn named_recipes(recipes: Array, base: &ModelRef) -> Fallible<(Vec<(String, Recipe)>, BTreeMap<String, crate::ablation::ModelChoice>)> {
     let (mut named, mut models) = (Vec::new(), BTreeMap::new());
     for (i, entry) in recipes.into_iter().enumerate() {
-        let shape = || fail(Error::Invalid(format!("ablate: entry {i} must be #{{ name: \"...\", recipe: recipe(..) }}, with model: model(..) if it trains its own")));
-        let map = entry.try_cast::<Map>().ok_or_else(shape)?;
+        let bad = |what: String| fail(Error::Invalid(format!("ablate: entry {i}: {what}")));
+        let map = entry.try_cast::<Map>().ok_or_else(|| bad("expected #{ name: \"...\", recipe: recipe(..) }, with model: model(..) if it trains its own".into()))?;
         if let Some(key) = map.keys().find(|k| !["name", "recipe", "model"].contains(&k.as_str())) {
-            return Err(fail(Error::Invalid(format!("ablate: entry {i} has `{key}`; an entry has name, recipe and, optionally, model"))));
+            return Err(bad(format!("`{key}` is not an entry's key: an entry has name, recipe and, optionally, model (the head's settings go in model(path, #{{ pooling, layers, dropout, samples }}))")));
         }
-        let name = map.get("name").and_then(|n| n.clone().into_string().ok()).ok_or_else(shape)?;
-        let recipe = map.get("recipe").and_then(|r| r.clone().try_cast::<Recipe>()).ok_or_else(shape)?;
+        let name = map.get("name").and_then(|n| n.clone().into_string().ok()).ok_or_else(|| bad("`name` must be a string".into()))?;
+        let recipe = map.get("recipe").and_then(|r| r.clone().try_cast::<Recipe>()).ok_or_else(|| bad(format!("`recipe` of `{name}` must be recipe(..)")))?;
         if let Some(m) = map.get("model") {
-            let m = m.clone().try_cast::<ModelRef>().ok_or_else(|| fail(Error::Invalid(format!("ablate: entry `{name}`: model must be model(..)"))))?;
+            let m = m.clone().try_cast::<ModelRef>().ok_or_else(|| bad(format!("`model` of `{name}` must be model(..)")))?;
             if (&m.path, m.pooling, &m.head) != (&base.path, base.pooling, &base.head) {
                 models.insert(name.clone(), crate::ablation::ModelChoice { model: m.path, pooling: m.pooling, head: m.head });
             }
@@ -159,7 +159,7 @@ fn register_values(engine: &mut Engine) {
 
     engine.register_fn("model", |path: &str| ModelRef { path: path.into(), pooling: Pooling::default(), head: HeadOptions::default() });
     engine.register_fn("model", |path: &str, options: Map| -> Fallible<ModelRef> {
-        let choice: ModelChoice = from_map("model", options)?;
+        let choice: ModelOptions = from_map("model", options)?;
         let head = HeadOptions { layers: choice.layers, dropout: choice.dropout, samples: choice.samples };
         Ok(ModelRef { path: path.into(), pooling: choice.pooling, head })
     });
