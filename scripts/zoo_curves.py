@@ -3,7 +3,8 @@
 (results/zoo/amazon/<recipe>-seed<s>/fold-<k>/eval.jsonl, committed; folds still training
 are left out), prints the best dev
 RMSE of the plain weights up to step 100, up to step 150 and over the whole fold (200 steps),
-and the step that gave the best; then the mean gain of the last 50 steps over the first 150.
+and the step that gave the best; then the mean gain of the last 50 steps over the first 150, and
+the mean dev RMSE in steps 50-100, 100-150 and 150-200 (a trend that the noise of a best hides).
 Then, per run, the out-of-fold RMSE of three choices of weights from each fold's metrics.json:
 the selected best (frequent evaluation: the run's CV score; optimistic, the fold that scores it
 also chose it), the last step's, and the SWA average's: each the root of the folds' squared
@@ -49,7 +50,7 @@ def weights(runs):
 
 def main():
     runs = sys.argv[1:] or sorted(glob.glob("results/zoo/amazon/best-seed-recipe-seed*"))
-    gains, late = [], 0
+    gains, late, windows = [], 0, {w: [] for w in ((50, 100), (100, 150), (150, 200))}
     print(f"{'fold':<40} {'best <= 100':>11} {'best <= 150':>11} {'best':>8} {'at step':>8}")
     for run in runs:
         for fold in sorted(glob.glob(os.path.join(run, "fold-*"))):
@@ -60,11 +61,17 @@ def main():
             step, value = min(points, key=lambda p: p[1])
             b100, b150 = best_until(points, 100), best_until(points, 150)
             gains.append(b150 - value)
+            for (lo, hi), means in windows.items():
+                inside = [v for s, v in points if lo < s <= hi]
+                if inside:
+                    means.append(sum(inside) / len(inside))
             late += step > 150
             print(f"{os.path.relpath(fold, 'results/zoo'):<40} {b100:>11.4f} {b150:>11.4f} {value:>8.4f} {step:>5}/{last}")
     if gains:
         print(f"{len(gains)} folds: the last 50 steps improve the best dev RMSE by {sum(gains) / len(gains):.4f} on average "
               f"(largest {max(gains):.4f}); {late} folds found their best after step 150")
+        print("mean dev RMSE of the evaluations in steps " + ", ".join(
+            f"({lo}, {hi}]: {sum(m) / len(m):.4f}" for (lo, hi), m in windows.items() if m) + " (averaged over the folds)")
     weights(runs)
 
 
