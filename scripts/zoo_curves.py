@@ -44,7 +44,7 @@ def weights(runs):
             sys.exit(f"{run}: its runs select by {ms[0]['best']['metric']}, not rmse")
         sizes = [m["dev_examples"] for m in ms]
         best, last = pooled([m["best"]["value"] for m in ms], sizes), pooled([m["last"]["rmse"] for m in ms], sizes)
-        swa = pooled([m["swa"]["rmse"] for m in ms], sizes) if all("swa" in m for m in ms) else float("nan")
+        swa = pooled([m["swa"]["rmse"] for m in ms], sizes) if all(m.get("swa") for m in ms) else float("nan")
         print(f"{os.path.relpath(run, 'results/zoo'):<40} {best:>9.4f} {last:>9.4f} {swa:>9.4f} {last - best:>+16.4f}")
 
 

@@ -297,16 +297,24 @@ fn smooth(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
     out
 }
 
+/// The last step any run logged or evaluated at (at least 1): both panels share this axis, so
+/// a run folder without its training log (`log.jsonl`) still shows its evaluations.
+fn last_step(runs: &[Curves]) -> f64 {
+    runs.iter().flat_map(|r| r.loss.iter().chain(&r.dev).chain(&r.swa).map(|p| p.0)).fold(1.0, f64::max)
+}
+
 fn draw_runs<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) -> std::result::Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
     let n = runs.len();
-    let max_step = runs.iter().flat_map(|r| r.loss.iter().map(|p| p.0)).fold(1.0, f64::max);
-    let max_loss = runs.iter().flat_map(|r| r.loss.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(1e-9, f64::max);
+    let max_step = last_step(runs);
+    let max_loss = runs.iter().flat_map(|r| r.loss.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let max_loss = if max_loss > 0.0 { max_loss } else { 1.0 };
+    let caption = if runs.iter().all(|r| r.loss.is_empty()) { "Training loss (no log.jsonl)" } else { "Training loss" };
     let mut builder = ChartBuilder::on(&left);
     let mut chart = builder
-        .caption("Training loss", ("sans-serif", 22))
+        .caption(caption, ("sans-serif", 22))
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(60)
@@ -477,4 +485,21 @@ pub fn group_table_html(table: &GroupTable) -> String {
     }
     h.push_str("</tbody></table></details>");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(loss: &[(f64, f64)], dev: &[(f64, f64)]) -> Curves {
+        Curves { name: "r".into(), metric: "rmse".into(), loss: loss.to_vec(), dev: dev.to_vec(), swa: vec![] }
+    }
+
+    #[test]
+    fn the_step_axis_covers_evaluations_of_a_run_without_its_training_log() {
+        // A cross-validation folder kept for the record holds eval.jsonl but not log.jsonl.
+        assert_eq!(last_step(&[run(&[], &[(25.0, 1.2), (200.0, 0.9)])]), 200.0);
+        assert_eq!(last_step(&[run(&[(1.0, 2.0), (10.0, 1.0)], &[(5.0, 1.5)]), run(&[], &[(40.0, 1.0)])]), 40.0);
+        assert_eq!(last_step(&[]), 1.0);
+    }
 }
