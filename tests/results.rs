@@ -1,5 +1,5 @@
 //! RESULTS.md's tables are what `tunelab merge --markdown` prints for the committed result files
-//! (results/seed-table/<dataset>/, results/repeated-cv/, results/zoo/amazon/, results/zoo/seed-table-amazon/, the sweeps' trial records in
+//! (results/seed-table/<dataset>/, results/repeated-cv/, results/zoo/amazon/, results/zoo/seed-table-amazon/ and -movies/, the sweeps' trial records in
 //! results/sweep/amazon/): the numbers can be re-derived, and a table edited by hand or
 //! left behind by a re-run fails here. The merge runs on a copy (it rewrites summary.csv and
 //! ablation.png).
@@ -27,6 +27,7 @@ fn the_results_page_tables_are_the_merge_of_the_committed_rows() {
         ("repeated-cv/amazon", "REPEATED", &[]),
         ("zoo/amazon", "ZOO", &["--each-vs-first"]),
         ("zoo/seed-table-amazon", "SEED-TRAINED", &[]),
+        ("zoo/seed-table-movies", "SEED-TRAINED-MOVIES", &[]),
         ("sweep/amazon/grid", "SWEEP-GRID", &[]),
         ("sweep/amazon/tpe", "SWEEP-TPE", &[]),
         ("sweep/amazon/seeds", "SWEEP-SEEDS", &[]),
