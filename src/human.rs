@@ -1,13 +1,24 @@
 //! Quantities written for people: durations in progress lines, estimates and reports.
 
-/// `1h 02m`, `7m 05s`, `12s`.
+/// `1h 02m`, `7m 05s`, `12s`, `under 1s`.
 pub fn duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, 0) if seconds > 0.0 => "under 1s".into(),
         (0, 0, sec) => format!("{sec}s"),
         (0, m, sec) => format!("{m}m {sec:02}s"),
         (h, m, _) => format!("{h}h {m:02}m"),
     }
+}
+
+/// Seconds to three significant digits, for per-step times that can be milliseconds:
+/// `1.23 s`, `0.00412 s`, `123 s`.
+pub fn seconds(seconds: f64) -> String {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return format!("{seconds:.2} s");
+    }
+    let decimals = (2 - seconds.log10().floor() as i32).clamp(0, 9) as usize;
+    format!("{seconds:.decimals$} s")
 }
 
 #[cfg(test)]
@@ -18,5 +29,15 @@ mod tests {
         assert_eq!(super::duration(425.0), "7m 05s");
         assert_eq!(super::duration(3720.0), "1h 02m");
         assert_eq!(super::duration(-1.0), "0s");
+        assert_eq!(super::duration(0.0), "0s");
+        assert_eq!(super::duration(0.3), "under 1s");
+    }
+
+    #[test]
+    fn short_times_keep_three_significant_digits() {
+        assert_eq!(super::seconds(1.234), "1.23 s");
+        assert_eq!(super::seconds(0.004123), "0.00412 s");
+        assert_eq!(super::seconds(123.4), "123 s");
+        assert_eq!(super::seconds(0.0), "0.00 s");
     }
 }

@@ -538,14 +538,14 @@ impl Estimate {
 
 impl std::fmt::Display for Estimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::human::duration;
+        use crate::human::{duration, seconds};
         write!(
             f,
-            "estimated time: {} a run ({:.2} s per optimizer step × {}, {:.2} s per evaluation × {})",
+            "estimated time: {} a run ({} per optimizer step × {}, {} per evaluation × {})",
             duration(self.run_seconds()),
-            self.step_seconds,
+            seconds(self.step_seconds),
             self.steps,
-            self.eval_seconds,
+            seconds(self.eval_seconds),
             self.evaluations
         )?;
         if self.runs > 1 {
