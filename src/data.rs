@@ -397,14 +397,15 @@ impl Dataset {
         self.examples.is_empty()
     }
 
-    /// The examples for which `keep(index)` holds, and the others (same file, same classes).
+    /// The examples for which `keep(index)` holds, and the others (same file, same classes;
+    /// the file's count of skipped rows stays with the first).
     pub fn split(&self, keep: impl Fn(usize) -> bool) -> (Dataset, Dataset) {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for (i, e) in self.examples.iter().enumerate() {
             if keep(i) { a.push(e.clone()) } else { b.push(e.clone()) }
         }
-        let part = |examples| Dataset { examples, skipped: 0, ..self.clone() };
-        (part(a), part(b))
+        let part = |examples, skipped| Dataset { examples, skipped, ..self.clone() };
+        (part(a, self.skipped), part(b, 0))
     }
 
     /// Tokenises every example once.

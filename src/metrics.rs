@@ -61,6 +61,16 @@ impl Metric {
         }
     }
 
+    /// Whether a dev evaluation of this task reports the metric (`loss` both; accuracy and
+    /// macro-F1 classification; the rest regression).
+    pub fn fits(self, classification: bool) -> bool {
+        match self {
+            Metric::Loss => true,
+            Metric::Accuracy | Metric::MacroF1 => classification,
+            Metric::Rmse | Metric::Mae | Metric::Pearson | Metric::Spearman => !classification,
+        }
+    }
+
     pub fn higher_is_better(self) -> bool {
         matches!(self, Metric::Pearson | Metric::Spearman | Metric::Accuracy | Metric::MacroF1)
     }

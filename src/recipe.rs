@@ -362,6 +362,10 @@ impl Recipe {
             .map(|g| table.rows.iter().filter(|r| r.group == g.name).map(|r| Freeze::trains_from(&thaw, r.block)).min().unwrap_or(0))
             .collect();
         let classification = matches!(task, Task::Classification { .. });
+        if let Some(m) = self.evaluation.select_by.filter(|m| !m.fits(classification)) {
+            let (task, fits) = if classification { ("classification", "accuracy, macro_f1 or loss") } else { ("regression", "rmse, mae, pearson, spearman or loss") };
+            return Err(Error::Invalid(format!("recipe.evaluation.select_by: `{}` is not a metric of a {task} task; use {fits}", m.name())));
+        }
         Ok(Resolved {
             total_steps: total,
             warmup_end: warmup,
@@ -585,6 +589,17 @@ mod tests {
         assert_eq!(resolved.warnings.len(), 1);
         assert!(resolved.warnings[0].contains("decay 1.5 is above 1"), "{:?}", resolved.warnings);
         assert_eq!(resolved.select_by, Metric::Rmse);
+    }
+
+    #[test]
+    fn a_selection_metric_the_task_does_not_report_is_refused() {
+        let by = |m| Recipe { evaluation: Eval { select_by: Some(m), ..Eval::default() }, ..Recipe::default() };
+        let err = by(Metric::Accuracy).resolve(&table(), 10, &Task::Regression).unwrap_err().to_string();
+        assert!(err.contains("recipe.evaluation.select_by: `accuracy` is not a metric of a regression task"), "{err}");
+        let err = by(Metric::Rmse).resolve(&table(), 10, &Task::Classification { labels: vec!["neg".into(), "pos".into()] }).unwrap_err().to_string();
+        assert!(err.contains("`rmse` is not a metric of a classification task; use accuracy, macro_f1 or loss"), "{err}");
+        assert!(by(Metric::Loss).resolve(&table(), 10, &Task::Classification { labels: vec!["neg".into(), "pos".into()] }).is_ok());
+        assert!(by(Metric::Spearman).resolve(&table(), 10, &Task::Regression).is_ok());
     }
 
     #[test]

@@ -174,12 +174,13 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
             dir.display()
         )));
     }
+    // A finished run is only read (notes of yours beside it are no obstacle).
+    if let Some(run) = finished(&folder)? {
+        return Ok(run);
+    }
     // Resuming repairs and writes the folder: only a tunelab run's.
     if let Some(why) = RunDir::foreign_entry(dir)? {
         return Err(Error::Invalid(format!("{}: not a tunelab run folder (it {why}); resume changes only run folders, and nothing was changed", dir.display())));
-    }
-    if let Some(run) = finished(&folder)? {
-        return Ok(run);
     }
     let lock = Lock::acquire(dir)?;
     let spec = folder.read_spec()?;

@@ -112,6 +112,9 @@ impl TrainConfig {
                 return Err(Error::Invalid(format!("training.{name} must be at least 1")));
             }
         }
+        if self.max_length < 2 {
+            return Err(Error::Invalid(format!("training.max_length must be at least 2 (the [CLS] and [SEP] tokens), got {}", self.max_length)));
+        }
         if self.max_steps == Some(0) {
             return Err(Error::Invalid("training.max_steps must be at least 1".into()));
         }
@@ -403,6 +406,7 @@ impl RunSpec {
         let table = self.recipe.group_table(&model)?;
         let mut resolved = self.recipe.resolve(&table, total, &train.task)?;
         resolved.warnings.extend(self.pooling_warning());
+        resolved.warnings.extend(skipped_rows([Some(&train), Some(&dev), test.as_ref()]));
         Ok(Prepared { model, train, dev, test, table, resolved, steps_per_epoch })
     }
 
@@ -440,8 +444,8 @@ impl RunSpec {
     /// notebook session does not load the same weights again.
     pub fn plan(&self) -> Result<Plan> {
         self.training.validate()?;
-        let (train, _dev) = self.data.load()?;
-        self.data.load_test(&train)?;
+        let (train, dev) = self.data.load()?;
+        let test = self.data.load_test(&train)?;
         let head = HeadSpec { task: train.task.clone(), pooling: self.pooling, options: self.head.clone() };
         planning_model(&self.model, head, |model| {
             self.check_max_length(model)?;
@@ -449,6 +453,7 @@ impl RunSpec {
             let table = self.recipe.group_table(model)?;
             let mut resolved = self.recipe.resolve(&table, total, &train.task)?;
             resolved.warnings.extend(self.pooling_warning());
+            resolved.warnings.extend(skipped_rows([Some(&train), Some(&dev), test.as_ref()]));
             let notes = self.recipe.notes(&resolved);
             Ok(Plan {
                 name: self.training.name.clone(),
@@ -463,6 +468,16 @@ impl RunSpec {
             })
         })
     }
+}
+
+/// `data.skip_invalid`'s count, one warning per file that had invalid rows (a dev set cut from
+/// the training file counts with it).
+fn skipped_rows<'a>(sets: impl IntoIterator<Item = Option<&'a Dataset>>) -> Vec<String> {
+    sets.into_iter()
+        .flatten()
+        .filter(|d| d.skipped > 0)
+        .map(|d| format!("data.skip_invalid: {} invalid row(s) of {} skipped", d.skipped, d.path.display()))
+        .collect()
 }
 
 /// Calls `f` with the model of folder `dir` under `head`, on the CPU, for planning only (its

@@ -69,3 +69,35 @@ fn plan_estimates_the_time_from_timed_steps() {
     let cv = ok(&tunelab(&["plan", script(root.path(), true).to_str().unwrap(), "--estimate", "2"]));
     assert!(cv.contains("for its 2 runs"), "{cv}");
 }
+
+/// A new user's second day: what `plan` must catch or say before any training is spent.
+#[test]
+fn plan_names_skipped_rows_and_refuses_a_metric_the_task_does_not_have() {
+    let root = tempfile::tempdir().unwrap();
+    let train = std::fs::read_to_string(common::fixture("vader-sample/train.tsv")).unwrap();
+    let mut lines: Vec<&str> = train.lines().collect();
+    lines.insert(3, "9999\tabc\tpositive\ta sentence whose score is not a number");
+    let data = root.path().join("train.tsv");
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let write = |name: &str, extra: &str| {
+        let text = format!(
+            r#"let d = data(#{{ train: "{data}", dev: "{dev}", columns: #{{ text: "text", label: "score" }}, kind: "regression", skip_invalid: true }});
+plan(model("{model}"), d, recipe(#{{ lr: #{{ kind: "uniform", lr: 1e-3 }}{extra} }}), training(#{{ max_steps: 4, max_length: 32 }}));
+"#,
+            data = data.display(),
+            dev = common::fixture("vader-sample/dev.tsv").display(),
+            model = common::fixture("tiny_bert").display(),
+        );
+        let path = root.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let planned = ok(&tunelab(&["plan", write("skip.rhai", "").to_str().unwrap()]));
+    assert!(planned.contains(&format!("data.skip_invalid: 1 invalid row(s) of {} skipped", data.display())), "{planned}");
+
+    let out = tunelab(&["plan", write("metric.rhai", r#", evaluation: #{ select_by: "accuracy" }"#).to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("recipe.evaluation.select_by: `accuracy` is not a metric of a regression task"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

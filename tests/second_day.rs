@@ -72,3 +72,30 @@ fn merge_refuses_a_folder_still_being_written() {
     let err = tunelab::ablation::merge(&dir).unwrap_err().to_string();
     assert!(err.contains("is still being written by process") && err.contains("merge the ablation once it has finished"), "{err}");
 }
+
+/// A new user's day two: two finished runs tabulated by their folders, one of them with notes
+/// of the researcher's beside it; what is not a run is named, not silently dropped.
+#[test]
+fn compare_takes_run_folders_and_a_finished_run_with_notes_still_opens() {
+    let root = tempfile::tempdir().unwrap();
+    let control = |name: &str| tunelab::RunControl { out: Some(root.path().join(name)), quiet: true, ..Default::default() };
+    let a = spec().run_with(&control("a")).unwrap();
+    let mut other = spec();
+    other.recipe.lr = tunelab::groups::LrLayout::Uniform { lr: 5e-4 };
+    let b = other.run_with(&control("b")).unwrap();
+    std::fs::write(b.dir.join("NOTES.md"), "mine").unwrap();
+    let script = root.path().join("compare.rhai");
+    let (a, b) = (a.dir.display().to_string(), b.dir.display().to_string());
+    std::fs::write(&script, format!("print(compare([\"{a}\", resume(\"{b}\")]));\n")).unwrap();
+    let run = |path: &std::path::Path| Command::new(env!("CARGO_BIN_EXE_tunelab")).args(["run", path.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let out = run(&script);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().any(|l| l.starts_with(&a)) && table.lines().any(|l| l.starts_with(&b)), "{table}");
+    assert_eq!(std::fs::read_to_string(std::path::Path::new(&b).join("NOTES.md")).unwrap(), "mine");
+
+    std::fs::write(&script, format!("print(compare([\"{a}\", 42]));\n")).unwrap();
+    let out = run(&script);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("compare: item 1 is neither a run"), "{err}");
+}

@@ -61,7 +61,7 @@ const FUNCTIONS: [(&str, &str); 18] = [
     ("train", "train(model, data, recipe, training): a run (`dir`, `steps`, `best`, `swa`, `last`, `samples_per_second`); with `data.cv`, a cross-validation"),
     ("evaluate", "evaluate(model_dir, data): a fine-tuned model's metrics on the data's dev file"),
     ("predict", "predict(model_dir, file, #{ text, label, id, out }): the metrics, and the predictions file"),
-    ("compare", "compare([runs]): a table of runs, to print"),
+    ("compare", "compare([runs]): a table of runs (from train(..), resume(..), or run folders' paths), to print"),
     ("plot_runs", "plot_runs([runs], \"curves.png\"): the runs' loss and dev curves, overlaid, into a file"),
     ("ablate", "ablate(model, data, [#{ name, recipe }], training, #{ seeds, out }): recipes × seeds, summarised (summary.csv, ablation.png); an entry may train its own head: #{ name, recipe, model: model(path, #{ pooling: \"attention\" }) }"),
     ("sweep", "sweep(model, data, recipe, #{ \"recipe.lr.top_lr\": log_uniform(1e-5, 3e-4), .. }, training, #{ sampler, trials, pruner, seed, startup, out }): a hyper-parameter search over specification keys (grid, random, tpe; successive halving), its trials best first (leaderboard.csv, history.png, parameters.png, best/spec.json)"),

@@ -10,6 +10,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{AblationResult, ScriptSettings, ScriptValue};
 use crate::ablation::Ablation;
+// A model folder and its head, as `model(..)` returns it (rhai type `Model`).
+use crate::ablation::ModelChoice as ModelRef;
 use crate::error::Error;
 use crate::model::{HeadOptions, Pooling};
 use crate::plot::Chart;
@@ -32,14 +34,6 @@ struct ModelOptions {
     dropout: Option<f64>,
     #[serde(default)]
     samples: Option<usize>,
-}
-
-/// A model folder and its head, as `model(..)` returns it.
-#[derive(Debug, Clone)]
-struct ModelRef {
-    path: PathBuf,
-    pooling: Pooling,
-    head: HeadOptions,
 }
 
 /// What `train(..)` returns: a finished run, a cross-validation, or a planned run.
@@ -114,12 +108,12 @@ fn to_dynamic(value: &impl Serialize) -> Dynamic {
 }
 
 fn spec(model: &ModelRef, data: &DataSpec, recipe: &Recipe, training: &TrainConfig) -> RunSpec {
-    RunSpec { model: model.path.clone(), pooling: model.pooling, head: model.head.clone(), data: data.clone(), recipe: recipe.clone(), training: training.clone() }
+    RunSpec { model: model.model.clone(), pooling: model.pooling, head: model.head.clone(), data: data.clone(), recipe: recipe.clone(), training: training.clone() }
 }
 
 /// `[#{ name, recipe }, ...]` as named recipes, and the models of the entries that give one
 /// (`#{ name, recipe, model: model(..) }`) where it differs from the base's.
-fn named_recipes(recipes: Array, base: &ModelRef) -> Fallible<(Vec<(String, Recipe)>, BTreeMap<String, crate::ablation::ModelChoice>)> {
+fn named_recipes(recipes: Array, base: &ModelRef) -> Fallible<(Vec<(String, Recipe)>, BTreeMap<String, ModelRef>)> {
     let (mut named, mut models) = (Vec::new(), BTreeMap::new());
     for (i, entry) in recipes.into_iter().enumerate() {
         let bad = |what: String| fail(Error::Invalid(format!("ablate: entry {i}: {what}")));
@@ -131,8 +125,8 @@ fn named_recipes(recipes: Array, base: &ModelRef) -> Fallible<(Vec<(String, Reci
         let recipe = map.get("recipe").and_then(|r| r.clone().try_cast::<Recipe>()).ok_or_else(|| bad(format!("`recipe` of `{name}` must be recipe(..)")))?;
         if let Some(m) = map.get("model") {
             let m = m.clone().try_cast::<ModelRef>().ok_or_else(|| bad(format!("`model` of `{name}` must be model(..)")))?;
-            if (&m.path, m.pooling, &m.head) != (&base.path, base.pooling, &base.head) {
-                models.insert(name.clone(), crate::ablation::ModelChoice { model: m.path, pooling: m.pooling, head: m.head });
+            if m != *base {
+                models.insert(name.clone(), m);
             }
         }
         named.push((name, recipe));
@@ -157,11 +151,11 @@ fn register_values(engine: &mut Engine) {
         .register_type_with_name::<TrainConfig>("Training")
         .register_type_with_name::<RunRef>("Run");
 
-    engine.register_fn("model", |path: &str| ModelRef { path: path.into(), pooling: Pooling::default(), head: HeadOptions::default() });
+    engine.register_fn("model", |path: &str| ModelRef { model: path.into(), pooling: Pooling::default(), head: HeadOptions::default() });
     engine.register_fn("model", |path: &str, options: Map| -> Fallible<ModelRef> {
         let choice: ModelOptions = from_map("model", options)?;
         let head = HeadOptions { layers: choice.layers, dropout: choice.dropout, samples: choice.samples };
-        Ok(ModelRef { path: path.into(), pooling: choice.pooling, head })
+        Ok(ModelRef { model: path.into(), pooling: choice.pooling, head })
     });
     engine.register_fn("data", |options: Map| from_map::<DataSpec>("data", options));
     engine.register_fn("recipe", |options: Map| from_map::<Recipe>("recipe", options));
@@ -297,9 +291,22 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         Chart::run_dirs(&dirs).and_then(|c| c.save(path.as_ref())).map_err(fail)
     });
 
-    engine.register_fn("compare", |runs: Array| -> String {
-        let runs: Vec<Run> = runs.into_iter().filter_map(|r| r.try_cast::<RunRef>()).filter_map(|r| r.run().cloned()).collect();
-        run::comparison(&runs)
+    engine.register_fn("compare", |items: Array| -> Fallible<String> {
+        let mut runs = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if item.is_string() {
+                let dir = item.into_string().unwrap_or_default();
+                runs.push(Run::open(&dir).map_err(fail)?);
+                continue;
+            }
+            match item.try_cast::<RunRef>() {
+                Some(RunRef::Run(run)) => runs.push(*run),
+                Some(RunRef::Planned(_)) => {} // planned, not trained
+                Some(RunRef::Cv(_)) => return Err(fail(Error::Invalid(format!("compare: item {i} is a cross-validation; compare takes runs (ablate(..) compares cross-validations over seeds)")))),
+                None => return Err(fail(Error::Invalid(format!("compare: item {i} is neither a run (train(..), resume(..)) nor a run folder's path")))),
+            }
+        }
+        Ok(run::comparison(&runs))
     });
 }
 
