@@ -51,6 +51,34 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     write_via_temp(path, |tmp| std::fs::write(tmp, bytes).map_err(|e| Error::io(tmp, e)))
 }
 
+/// Checks a file that a researcher names for tunelab to write (`--out`, `--lr-csv`, `predict`'s
+/// `out`, `plot_runs`'s path) before any work: it must not be a folder, and it must not be a
+/// file of a model or run folder (one holding `config.json` and `model.safetensors`, or
+/// `spec.json`), whose files tunelab writes only as part of the run. Any other file of that
+/// name is written over, as `cp` does.
+pub fn output_file(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Invalid(format!("{}: a folder; name the file to write", path.display())));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Invalid(format!("{}: the folder {} does not exist", path.display(), parent.display())));
+    }
+    let model = parent.join("config.json").is_file() && parent.join("model.safetensors").is_file();
+    if path.exists() && (model || parent.join("spec.json").is_file()) {
+        let what = if model { "model" } else { "run" };
+        return Err(Error::Invalid(format!(
+            "{}: a file of the {what} folder {}, which tunelab does not write over; choose another name",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Writes a value as pretty JSON (with a final newline), atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
@@ -61,7 +89,7 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| Error::Json { path: path.into(), what: format!("field `{}`: {}", e.path(), e.inner()) })
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Json { path: path.into(), what: format!("field `{}`: {}", e.path(), crate::human::settings_error(&e.inner().to_string())) })
 }
 
 /// Fills a folder under a temporary name, then swaps it into place: the previous version stays

@@ -21,6 +21,27 @@ pub fn seconds(seconds: f64) -> String {
     format!("{seconds:.decimals$} s")
 }
 
+/// A serde error in a researcher's words: Rust's type names become what to write.
+pub fn settings_error(message: &str) -> String {
+    const PLAIN: [(&str, &str); 14] = [
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected u16", "expected a whole number, 0 or more"),
+        ("expected u8", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a string", "expected a string (in quotes)"),
+        (", there are no fields", ": this kind has no other settings"),
+        ("floating point `", "number `"),
+        ("expected internally tagged enum ", "expected a map with a `kind` key: "),
+    ];
+    PLAIN.iter().fold(message.to_string(), |m, (rust, plain)| m.replace(rust, plain))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -31,6 +52,13 @@ mod tests {
         assert_eq!(super::duration(-1.0), "0s");
         assert_eq!(super::duration(0.0), "0s");
         assert_eq!(super::duration(0.3), "under 1s");
+    }
+
+    #[test]
+    fn settings_errors_name_what_to_write_not_rust_types() {
+        assert_eq!(super::settings_error("invalid value: integer `-4`, expected usize"), "invalid value: integer `-4`, expected a whole number, 0 or more");
+        assert_eq!(super::settings_error("invalid type: string \"1\", expected u64"), "invalid type: string \"1\", expected a whole number, 0 or more");
+        assert_eq!(super::settings_error("unknown field `delta`, there are no fields"), "unknown field `delta`: this kind has no other settings");
     }
 
     #[test]

@@ -334,6 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Predict { model_dir, file, out, text, pair, label, id } => {
+            tunelab::files::output_file(&out)?;
             let choice = tunelab::predict::ColumnChoice { text, pair, label, id };
             if tunelab::cv::is_cv_folder(&model_dir) {
                 let (ensemble, notes) = tunelab::cv::predict_folds(&model_dir, &file, &choice)?;
@@ -363,6 +364,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plot { runs, out, metric } => {
+            tunelab::files::output_file(&out)?;
             tunelab::plot::Chart::run_dirs_metric(&runs, metric.as_deref())?.save(&out)?;
             println!("wrote {}", out.display());
             Ok(())
@@ -415,6 +417,9 @@ fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &Scri
 
 /// `tunelab plan`: every planned run's groups and schedules; the chosen one's LR table and plot.
 fn plan_script(path: &std::path::Path, sets: &[(String, String)], lr_csv: Option<PathBuf>, plot: Option<PathBuf>, run: Option<&str>, estimate: Option<usize>) -> anyhow::Result<()> {
+    for out in lr_csv.iter().chain(&plot) {
+        tunelab::files::output_file(out)?;
+    }
     let plans = Script::from_file(path)?.run(sets, &ScriptSettings { estimate, ..ScriptSettings::plan() })?.plans;
     if plans.is_empty() {
         anyhow::bail!("the script never calls train(..), plan(..) or ablate(..), so there is nothing to plan");

@@ -194,6 +194,7 @@ impl Default for Eval {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Recipe {
+    #[serde(deserialize_with = "lr_or_number")]
     pub lr: LrLayout,
     /// Applied to dense weights and embeddings; biases and LayerNorm get none.
     pub weight_decay: f64,
@@ -240,6 +241,26 @@ impl DecayTowards {
 }
 
 /// Reads an optional tagged value written in full or by its name alone (`"huber"`).
+/// `lr`: a layout (`{"kind": "llrd", ...}`), or a uniform LR written as a number (`3e-5`) or as
+/// a map with `lr` alone.
+fn lr_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<LrLayout, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let value = match value {
+        serde_json::Value::Number(lr) => serde_json::json!({ "kind": "uniform", "lr": lr }),
+        serde_json::Value::Object(mut map) if !map.contains_key("kind") => {
+            if map.keys().any(|k| k != "lr") {
+                return Err(serde::de::Error::custom(
+                    "`kind` is missing: uniform (with lr), llrd (with top_lr, decay, head_lr) or grouped (with sets, head_lr)",
+                ));
+            }
+            map.insert("kind".into(), "uniform".into());
+            serde_json::Value::Object(map)
+        }
+        other => other,
+    };
+    serde_json::from_value(value).map_err(serde::de::Error::custom)
+}
+
 fn some_or_name<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> std::result::Result<Option<T>, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
         None => Ok(None),

@@ -112,6 +112,9 @@ impl TrainConfig {
                 return Err(Error::Invalid(format!("training.{name} must be at least 1")));
             }
         }
+        if self.name.contains(['/', '\\']) || self.name == ".." || self.name == "." {
+            return Err(Error::Invalid(format!("training.name `{}` must be a plain name (no `/`): it names the run's folder under runs/; choose the folder itself with --out", self.name)));
+        }
         if self.max_length < 2 {
             return Err(Error::Invalid(format!("training.max_length must be at least 2 (the [CLS] and [SEP] tokens), got {}", self.max_length)));
         }
@@ -242,6 +245,11 @@ impl DataSpec {
 
     /// Reads and checks the training rows (the `train_limit` subset).
     pub fn load_train(&self) -> Result<Dataset> {
+        for (key, limit) in [("train_limit", self.train_limit), ("dev_limit", self.dev_limit), ("test_limit", self.test_limit)] {
+            if limit == Some(0) {
+                return Err(Error::Invalid(format!("data.{key} is 0: it keeps that many rows; leave it out to keep every row")));
+            }
+        }
         Dataset::read(&self.train, &self.options(self.train_limit), None)
     }
 
@@ -359,7 +367,7 @@ impl RunSpec {
     pub fn from_json(text: &str, origin: &Path) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de)
-            .map_err(|e| Error::Json { path: origin.into(), what: format!("field `{}`: {}", e.path(), e.inner()) })
+            .map_err(|e| Error::Json { path: origin.into(), what: format!("field `{}`: {}", e.path(), crate::human::settings_error(&e.inner().to_string())) })
     }
 
     /// The specification as the pretty JSON a run folder stores.

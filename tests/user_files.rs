@@ -303,6 +303,17 @@ fn a_missing_output_folder_and_a_nan_option_are_named() {
     let err = one_line_error(&tunelab(&["predict", s(&run.join("best")), s(&common::fixture("vader-sample/dev.tsv")), "--out", s(&missing)]));
     assert!(err.contains(&format!("the folder {} does not exist", root.path().join("nowhere").display())), "{err}");
     assert!(!err.contains(".p.tsv.tmp"), "{err}");
+    // An output named inside a model or run folder never replaces one of its files, and a
+    // folder is not a file.
+    let config = run.join("best/config.json");
+    let before = std::fs::read(&config).unwrap();
+    let err = one_line_error(&tunelab(&["predict", s(&run.join("best")), s(&common::fixture("vader-sample/dev.tsv")), "--out", s(&config)]));
+    assert!(err.contains("a file of the model folder") && err.contains("choose another name"), "{err}");
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+    let err = one_line_error(&tunelab(&["plot", s(&run), "--out", s(&run.join("metrics.json"))]));
+    assert!(err.contains("a file of the run folder"), "{err}");
+    let err = one_line_error(&tunelab(&["plot", s(&run), "--out", s(root.path())]));
+    assert!(err.contains("a folder; name the file to write"), "{err}");
 
     for value in ["0.0 / 0.0", "1.0 / 0.0"] {
         let script = root.path().join("nan.rhai");

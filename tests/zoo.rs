@@ -141,9 +141,12 @@ fn scripts_and_specifications_name_bad_settings() {
     let source = r#"recipe(#{ loss: "mae", freeze: #{ embeddings: true }, weight_decay_towards: "pretrained", adamw: #{ bias_correction: false } })"#;
     let value = tunelab::script::Script::from_source("zoo.rhai", source).unwrap().run(&[], &tunelab::script::ScriptSettings::plan()).unwrap().value;
     let r: Recipe = value.try_cast().expect("a recipe");
-    assert_eq!((r.loss, r.freeze.map(|f| f.embeddings), r.weight_decay_towards, r.adamw.bias_correction), (Some(Loss::Mae), Some(true), DecayTowards::Pretrained, false));
+    assert_eq!((r.loss, r.freeze.map(|f| f.embeddings), r.weight_decay_towards, r.adamw.bias_correction), (Some(Loss::Mae {}), Some(true), DecayTowards::Pretrained, false));
     let bad = tunelab::script::Script::from_source("zoo.rhai", r#"recipe(#{ loss: "hubr" })"#).unwrap().run(&[], &tunelab::script::ScriptSettings::plan()).unwrap_err().to_string();
     assert!(bad.contains("hubr") && bad.contains("huber"), "{bad}");
+    // A setting that the loss does not have is named, not ignored.
+    let bad = tunelab::script::Script::from_source("zoo.rhai", r#"recipe(#{ loss: #{ kind: "mae", delta: 2.0 } })"#).unwrap().run(&[], &tunelab::script::ScriptSettings::plan()).unwrap_err().to_string();
+    assert!(bad.contains("delta"), "{bad}");
 }
 
 #[test]

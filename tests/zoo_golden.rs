@@ -136,7 +136,7 @@ fn check(case: &str, losses: &[f64], vars: &HashMap<String, Tensor>) -> f64 {
 fn huber_and_mae_losses_match_pytorch() {
     let (l, v) = train("huber", Recipe { loss: Some(Loss::Huber { delta: 0.5 }), ..recipe() }, 1);
     check("huber", &l, &v);
-    let (l, v) = train("mae", Recipe { loss: Some(Loss::Mae), ..recipe() }, 1);
+    let (l, v) = train("mae", Recipe { loss: Some(Loss::Mae {}), ..recipe() }, 1);
     check("mae", &l, &v);
 }
 

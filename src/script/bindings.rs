@@ -81,7 +81,7 @@ fn from_map<T: DeserializeOwned>(what: &str, map: Map) -> Fallible<T> {
     serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { format!(" `{path}`") };
-        fail(Error::Invalid(format!("{what}{at}: {}", e.into_inner())))
+        fail(Error::Invalid(format!("{what}{at}: {}", crate::human::settings_error(&e.into_inner().to_string()))))
     })
 }
 
@@ -250,6 +250,9 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
             out: Option<PathBuf>,
         }
         let o: Options = from_map("predict", options)?;
+        if let Some(out) = &o.out {
+            crate::files::output_file(out).map_err(fail)?;
+        }
         let choice = crate::predict::ColumnChoice { text: o.text, pair: o.pair, label: o.label, id: o.id };
         // A cross-validation's folder predicts with every fold's model (their mean).
         if crate::cv::is_cv_folder(model_dir.as_ref()) {
@@ -288,6 +291,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         if dirs.is_empty() {
             return Ok(());
         }
+        crate::files::output_file(path.as_ref()).map_err(fail)?;
         Chart::run_dirs(&dirs).and_then(|c| c.save(path.as_ref())).map_err(fail)
     });
 

@@ -20,12 +20,13 @@ use crate::model::Task;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Loss {
-    Mse,
+    // `{}`: a key beside `kind` (`delta` on MAE, say) is refused, as with the other variants.
+    Mse {},
     Huber {
         #[serde(default = "one")]
         delta: f64,
     },
-    Mae,
+    Mae {},
     CrossEntropy {
         #[serde(default)]
         label_smoothing: f64,
@@ -45,7 +46,7 @@ impl Loss {
     pub fn validate(&self, task: &Task) -> Result<()> {
         let bad = |what: String| Err(Error::Invalid(format!("recipe.loss: {what}")));
         match (self, task) {
-            (Loss::Mse | Loss::Mae, Task::Regression) => Ok(()),
+            (Loss::Mse {} | Loss::Mae {}, Task::Regression) => Ok(()),
             (Loss::Huber { delta }, Task::Regression) if delta.is_finite() && *delta > 0.0 => Ok(()),
             (Loss::Huber { delta }, Task::Regression) => bad(format!("huber's delta must be above 0, got {delta}")),
             (Loss::CrossEntropy { label_smoothing, class_weights }, Task::Classification { labels }) => {
@@ -73,12 +74,12 @@ impl Loss {
         let mean = tch::Reduction::Mean;
         match (loss, task) {
             // The task's own (MSE on a classification task never gets here: `validate` refuses it).
-            (None | Some(Loss::Mse), _) => crate::model::heads::default_loss(task, outputs, targets),
+            (None | Some(Loss::Mse {}), _) => crate::model::heads::default_loss(task, outputs, targets),
             (Some(Loss::Huber { delta }), _) => {
                 let (p, t) = regression();
                 p.huber_loss(&t, mean, *delta)
             }
-            (Some(Loss::Mae), _) => {
+            (Some(Loss::Mae {}), _) => {
                 let (p, t) = regression();
                 p.l1_loss(&t, mean)
             }
@@ -93,9 +94,9 @@ impl Loss {
 impl std::fmt::Display for Loss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Loss::Mse => write!(f, "MSE"),
+            Loss::Mse {} => write!(f, "MSE"),
             Loss::Huber { delta } => write!(f, "Huber (delta {delta})"),
-            Loss::Mae => write!(f, "MAE"),
+            Loss::Mae {} => write!(f, "MAE"),
             Loss::CrossEntropy { label_smoothing, class_weights } => {
                 write!(f, "cross-entropy")?;
                 if *label_smoothing > 0.0 {
