@@ -23,7 +23,11 @@ pub fn seconds(seconds: f64) -> String {
 
 /// A serde error in a researcher's words: Rust's type names become what to write.
 pub fn settings_error(message: &str) -> String {
-    const PLAIN: [(&str, &str); 14] = [
+    const PLAIN: [(&str, &str); 15] = [
+        (
+            "data did not match any variant of untagged enum StepsOrFraction",
+            "expected a number of steps (a whole number, 10), a fraction of the run (0.1), or #{ steps: N } / #{ fraction: x }",
+        ),
         ("expected usize", "expected a whole number, 0 or more"),
         ("expected u64", "expected a whole number, 0 or more"),
         ("expected u32", "expected a whole number, 0 or more"),
@@ -58,6 +62,7 @@ mod tests {
     fn settings_errors_name_what_to_write_not_rust_types() {
         assert_eq!(super::settings_error("invalid value: integer `-4`, expected usize"), "invalid value: integer `-4`, expected a whole number, 0 or more");
         assert_eq!(super::settings_error("invalid type: string \"1\", expected u64"), "invalid type: string \"1\", expected a whole number, 0 or more");
+        assert!(super::settings_error("data did not match any variant of untagged enum StepsOrFraction").starts_with("expected a number of steps"));
         assert_eq!(super::settings_error("unknown field `delta`, there are no fields"), "unknown field `delta`: this kind has no other settings");
     }
 

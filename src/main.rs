@@ -249,6 +249,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Ctrl-C while training: the first stops the run at its next step boundary, with a resumable
+/// checkpoint; a second quits at once.
+fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next step boundary, with a checkpoint (Ctrl-C again quits at once)");
+    });
+    flag
+}
+
+/// An error (a non-zero exit) if Ctrl-C stopped the training.
+fn stopped(flag: &std::sync::atomic::AtomicBool, then: &str) -> anyhow::Result<()> {
+    if flag.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!("stopped by Ctrl-C; {then}");
+    }
+    Ok(())
+}
+
 /// The runs root: `$TUNELAB_RUNS`, or `runs`.
 fn control(quiet: bool, tensorboard: bool) -> RunControl {
     RunControl { runs_root: std::env::var_os("TUNELAB_RUNS").map(PathBuf::from), quiet, tensorboard, ..RunControl::default() }
@@ -277,22 +300,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train { spec, out, force, stop_after, quiet, progress_every, tensorboard, shard, hardware } => {
             let mut spec = RunSpec::from_file(&spec)?;
             spec.training.apply(&hardware.get());
-            let control = RunControl { out, force, stop_after, progress_every, ..control(quiet, tensorboard) };
+            let stop = stop_on_ctrl_c();
+            let control = RunControl { out, force, stop_after, progress_every, interrupt: Some(stop.clone()), ..control(quiet, tensorboard) };
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             if spec.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {
-                return report_cv(&tunelab::cv::run(&spec, &control, shard)?);
+                let outcome = tunelab::cv::run(&spec, &control, shard)?;
+                stopped(&stop, "run the same command again to continue: the finished folds are kept, the stopped one resumes")?;
+                return report_cv(&outcome);
             }
             if shard.is_some() {
                 anyhow::bail!("--shard: this specification is one run (no data.cv), so there is nothing to split");
             }
-            report(&spec.run_with(&control)?)
+            report(&spec.run_with(&control)?)?;
+            stopped(&stop, "the run above keeps its checkpoint")
         }
         Command::Resume { run_dir, quiet, progress_every, tensorboard } => {
-            report(&tunelab::run::resume(&run_dir, &RunControl { progress_every, ..control(quiet, tensorboard) })?)
+            let stop = stop_on_ctrl_c();
+            report(&tunelab::run::resume(&run_dir, &RunControl { progress_every, interrupt: Some(stop.clone()), ..control(quiet, tensorboard) })?)?;
+            stopped(&stop, "the run above keeps its checkpoint")
         }
         Command::Run { script, set, quiet, progress_every, tensorboard, shard, hardware, max_operations } => {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
-            let settings = ScriptSettings { control: RunControl { progress_every, ..control(quiet, tensorboard) }, shard, max_operations, hardware: hardware.get(), ..ScriptSettings::default() };
+            let control = RunControl { progress_every, interrupt: Some(stop_on_ctrl_c()), ..control(quiet, tensorboard) };
+            let settings = ScriptSettings { control, shard, max_operations, hardware: hardware.get(), ..ScriptSettings::default() };
             run_script(&script, &parse_sets(&set)?, &settings)
         }
         Command::Plan { script, set, lr_csv, plot, run, estimate } => plan_script(&script, &parse_sets(&set)?, lr_csv, plot, run.as_deref(), estimate),

@@ -184,8 +184,12 @@ pub fn resume(dir: &Path, control: &RunControl) -> Result<Run> {
     }
     let lock = Lock::acquire(dir)?;
     let spec = folder.read_spec()?;
+    let trained = folder.read_log().is_ok_and(|log| !log.is_empty());
     let (state, mut recovery) = folder.recover()?;
     recovery.extend(lock.note.iter().cloned());
+    if state.is_none() && trained {
+        recovery.push(format!("{} holds no checkpoint (last/): the run starts over from step 0", dir.display()));
+    }
     apply_threads(&spec)?;
     if let Some(state) = &state {
         let (was, is) = (serde_json::to_value(&state.spec).expect("serialises"), serde_json::to_value(&spec).expect("serialises"));

@@ -386,3 +386,43 @@ trials.len()"#,
     assert!(charts.len() == 2 && charts[0].ends_with("history.png") && charts[1].ends_with("parameters.png"), "{charts:?}");
     assert_eq!(iopub(swept, "execute_result")[0]["data"]["text/plain"], "3");
 }
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped by its parent) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+fn gone_within(pid: u32, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// A kernel does not outlive its frontend: SIGTERM ends it, and so does the death of the
+/// process that started it (it is adopted by another).
+#[test]
+fn the_kernel_exits_on_sigterm_and_when_its_frontend_dies() {
+    let kernel = start();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    Command::new("kill").args(["-TERM", &kernel.child.id().to_string()]).status().unwrap();
+    assert!(gone_within(kernel.child.id(), 10), "still running 10 s after SIGTERM");
+
+    // A shell starts the kernel in the background and exits: the kernel is orphaned.
+    let dir = tempfile::tempdir().unwrap();
+    let connection = dir.path().join("orphan.json");
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let info = json!({
+        "transport": "tcp", "ip": "127.0.0.1", "shell_port": ports[0], "iopub_port": ports[1], "stdin_port": ports[2],
+        "control_port": ports[3], "hb_port": ports[4], "key": "a-test-key", "signature_scheme": "hmac-sha256",
+    });
+    std::fs::write(&connection, info.to_string()).unwrap();
+    let script = format!("'{}' kernel --connection-file '{}' >/dev/null 2>&1 & echo $!; sleep 1", env!("CARGO_BIN_EXE_tunelab"), connection.display());
+    let out = Command::new("sh").args(["-c", &script]).current_dir(common::root()).output().unwrap();
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(gone_within(pid, 10), "an orphaned kernel still runs 10 s after its parent exited");
+}

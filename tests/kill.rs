@@ -161,3 +161,38 @@ fn runs_killed_at_any_instant_resume_to_the_uninterrupted_files() {
         assert_same_run(&straight, &out, &format!("stopped after {stop}"));
     }
 }
+
+/// Ctrl-C (SIGINT) stops `tunelab train` at the next step boundary with a resumable checkpoint,
+/// says so, and exits non-zero; before this, the process died at once and said nothing.
+#[test]
+fn ctrl_c_stops_a_run_at_a_step_boundary_with_a_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let mut sp = spec();
+    sp.training.epochs = 400; // long enough to be caught in the middle
+    sp.recipe.swa = None;
+    sp.recipe.evaluation = Eval::default();
+    let spec_path = root.path().join("spec.json");
+    std::fs::write(&spec_path, sp.to_json()).unwrap();
+    let run = root.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["train", spec_path.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_to_string(run.join("log.jsonl")).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no training step within 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stderr.contains("stopping at the next step boundary") && stderr.contains("error: stopped by Ctrl-C"), "{stderr}");
+    assert!(stdout.contains(&format!("run stopped (resumable: tunelab resume {})", run.display())), "{stdout}");
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["finished"], false);
+    assert!(run.join("last").is_dir(), "the checkpoint");
+    assert!(!run.join("lock").exists(), "the lock is released");
+}

@@ -161,8 +161,11 @@ fn an_unfinished_run_without_a_checkpoint_restarts() {
     let run = finished_models_run(root.path());
     let mut metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
     std::fs::remove_file(run.join("metrics.json")).unwrap();
-    let out = ok(&tunelab(&["resume", s(&run), "--quiet"]));
+    let resumed = tunelab(&["resume", s(&run), "--quiet"]);
+    let out = ok(&resumed);
     assert!(out.contains("run finished after 8 of 8 steps"), "{out}");
+    let said = String::from_utf8_lossy(&resumed.stderr);
+    assert!(said.contains("holds no checkpoint (last/): the run starts over from step 0"), "said so: {said}");
     let again: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
     metrics["wall_seconds"] = again["wall_seconds"].clone();
     assert_eq!(again["best"], metrics["best"], "retrained from step 0 to the same result");

@@ -111,10 +111,30 @@ async fn serve(info: ConnectionInfo) -> Result<()> {
             interrupt.store(true, Ordering::SeqCst);
         }
     });
+    tokio::spawn(exit_with_frontend(kernel.clone()));
     tokio::spawn(control_loop(control, kernel.clone()));
     tokio::spawn(shell_loop(shell, kernel, jobs));
     shutdown_requested.recv().await;
     Ok(())
+}
+
+/// SIGTERM (a frontend that stops waiting for its shutdown request) and the death of the process
+/// that started the kernel (it is then adopted by another) end the kernel as a shutdown request
+/// does: a running training stops at a step boundary with its checkpoint first.
+async fn exit_with_frontend(kernel: Kernel) {
+    let parent = std::os::unix::process::parent_id();
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                if std::os::unix::process::parent_id() != parent {
+                    break;
+                }
+            }
+        }
+    }
+    kernel.stop_and_exit().await;
 }
 
 /// The heartbeat: every message comes back as it is.
@@ -311,8 +331,12 @@ impl Kernel {
         self.reply(socket, request, content.clone()).await;
         self.iopub.send(request, "shutdown_reply", content).await;
         self.iopub.status(request, "idle").await;
-        // A running cell is stopped where it can be (a training at a step boundary, with its
-        // checkpoint), and the kernel waits for it, a minute at most, before it exits.
+        self.stop_and_exit().await;
+    }
+
+    /// Stops a running cell where it can be stopped (a training at a step boundary, with its
+    /// checkpoint), waits for it, a minute at most, then lets the kernel exit.
+    async fn stop_and_exit(&self) {
         self.interrupt.store(true, Ordering::SeqCst);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while self.running.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {

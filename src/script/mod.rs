@@ -169,7 +169,20 @@ impl Script {
         if let Some(dir) = &self.dir {
             engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir));
         }
-        let value = engine.eval_ast::<Dynamic>(&ast).map_err(|e| runtime_error(&self.name, &e, settings))?;
+        // Ctrl-C (the CLI's interrupt flag): the training stops at a step boundary with its
+        // checkpoint, and the script stops at its next operation rather than train on.
+        let stop = settings.control.interrupt.clone();
+        if let Some(flag) = stop.clone() {
+            engine.on_progress(move |_| flag.load(std::sync::atomic::Ordering::SeqCst).then_some(Dynamic::UNIT));
+        }
+        let value = engine.eval_ast::<Dynamic>(&ast);
+        if stop.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Err(Error::Invalid(format!(
+                "{}: stopped by Ctrl-C; a stopped run keeps its checkpoint (`tunelab resume <its folder>` continues it), and an ablation or a sweep continues when the script runs again",
+                self.name
+            )));
+        }
+        let value = value.map_err(|e| runtime_error(&self.name, &e, settings))?;
         drop(engine);
         let mut out = record.take();
         out.value = value;

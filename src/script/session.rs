@@ -61,14 +61,21 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session whose `import`s resolve in `dir` and whose `print` calls `print`.
+    /// A session whose `import`s resolve in `dir` and whose `print` and `debug` call `print`
+    /// (`debug`'s text after the cell line it came from, as `line 3: ...`).
     pub fn new(settings: ScriptSettings, dir: impl Into<PathBuf>, print: impl Fn(&str) + 'static) -> Self {
         let interrupt = Arc::new(AtomicBool::new(false));
         let mut settings = settings;
         settings.control = with_interrupt(settings.control, &interrupt);
         let record = Rc::new(RefCell::new(ScriptValue::default()));
         let mut engine = super::engine(record.clone(), &settings);
-        engine.on_print(print);
+        let print = Rc::new(print);
+        let debug = print.clone();
+        engine.on_print(move |s| print(s));
+        engine.on_debug(move |s, _, pos| match pos.line() {
+            Some(line) => debug(&format!("line {line}: {s}")),
+            None => debug(s),
+        });
         engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir.into()));
         let flag = interrupt.clone();
         engine.on_progress(move |_| flag.load(Ordering::SeqCst).then(|| Dynamic::from(INTERRUPTED)));
@@ -98,7 +105,12 @@ impl Session {
         }
         let name = format!("cell [{}]", self.execution_count);
         self.record.take();
-        let value = self.evaluate(&name, code);
+        let mut value = self.evaluate(&name, code);
+        // A training stopped by the flag returns normally (its run is resumable): the cell still
+        // fails, so that a frontend does not go on to the cells queued after it.
+        if value.is_ok() && self.interrupt.load(Ordering::SeqCst) {
+            value = Err(Error::Script { script: name, line: None, column: None, what: INTERRUPTED.to_string() });
+        }
         Cell { execution_count: self.execution_count, value, recorded: self.record.take() }
     }
 
@@ -352,5 +364,26 @@ mod tests {
         stopper.join().unwrap();
         assert!(matches!(&err, Error::Script { what, line: Some(2), .. } if what == INTERRUPTED), "{err}");
         assert_eq!(session.execute("1", true).value.unwrap().as_int().unwrap(), 1, "the flag is cleared");
+    }
+
+    #[test]
+    fn debug_output_reaches_the_cell_like_print() {
+        let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+        let sink = seen.clone();
+        let mut session = Session::new(ScriptSettings::plan(), ".", move |s| sink.borrow_mut().push(s.to_string()));
+        session.execute("print(\"p\");\ndebug(\"d\");", true).value.unwrap();
+        assert_eq!(*seen.borrow(), vec!["p".to_string(), "line 2: \"d\"".to_string()]);
+    }
+
+    #[test]
+    fn a_cell_whose_training_was_stopped_fails() {
+        // train(..) as a cell's last statement returns its stopped run normally; the cell must
+        // still fail, or a frontend runs the queued cells after it.
+        let mut session = Session::new(ScriptSettings::plan(), ".", |_| {});
+        let flag = session.interrupt_flag();
+        session.engine.register_fn("stops_like_a_training", move || flag.store(true, Ordering::SeqCst));
+        let err = session.execute("stops_like_a_training()", true).value.unwrap_err();
+        assert!(matches!(&err, Error::Script { what, .. } if what == INTERRUPTED), "{err}");
+        assert_eq!(session.execute("2", true).value.unwrap().as_int().unwrap(), 2);
     }
 }
