@@ -229,7 +229,15 @@ impl Ablation {
             let mut spec = self.spec(base, name, recipe);
             spec.training.seed = seed;
             spec.training.keep = spec.training.keep.or(Some(crate::spec::Keep::Models));
-            let control = RunControl { out: Some(self.job_dir(name, seed)), force: true, quiet: control.quiet, interrupt: control.interrupt.clone(), ..RunControl::default() };
+            let control = RunControl {
+                out: Some(self.job_dir(name, seed)),
+                force: true,
+                quiet: control.quiet,
+                progress_every: control.progress_every,
+                progress: control.progress.clone(),
+                interrupt: control.interrupt.clone(),
+                ..RunControl::default()
+            };
             let mut row = if spec.data.cv.is_some() { cv_row(&spec, &control, name, seed)? } else { self.run_row(&spec, &control, name, seed)? };
             row.job = Some(index);
             files::append_line(&results, &row)?;

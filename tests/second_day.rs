@@ -99,3 +99,18 @@ fn compare_takes_run_folders_and_a_finished_run_with_notes_still_opens() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("compare: item 1 is neither a run"), "{err}");
 }
+
+/// A notebook's live line follows the runs of an ablation (it showed nothing until the end).
+#[test]
+fn an_ablation_reports_its_runs_progress() {
+    let root = tempfile::tempdir().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    let hook = tunelab::progress::ProgressHook(std::sync::Arc::new(move |_: &tunelab::progress::Progress| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let ablation = tunelab::ablation::Ablation { recipes: vec![("baseline".into(), Default::default())], seeds: vec![1, 2], out: root.path().join("ab"), ..Default::default() };
+    let control = tunelab::RunControl { quiet: true, progress: Some(hook), ..Default::default() };
+    ablation.run(&spec(), None, &control).unwrap();
+    assert!(seen.load(std::sync::atomic::Ordering::SeqCst) >= 6, "two runs of 3 steps: {} progress calls", seen.load(std::sync::atomic::Ordering::SeqCst));
+}

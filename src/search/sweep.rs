@@ -298,12 +298,16 @@ impl Sweep {
         // The trial's own stop flag (the pruner's), and the caller's (a Ctrl-C) relayed to it.
         let stop = Arc::new(AtomicBool::new(false));
         let pruned_at = Arc::new(AtomicUsize::new(usize::MAX));
-        let caller = control.interrupt.clone();
+        let (caller, shown) = (control.interrupt.clone(), control.progress.clone());
         let progress = {
             let stop = stop.clone();
-            crate::progress::ProgressHook(Arc::new(move |_: &crate::progress::Progress| {
+            crate::progress::ProgressHook(Arc::new(move |p: &crate::progress::Progress| {
                 if caller.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
                     stop.store(true, Ordering::SeqCst);
+                }
+                // The caller's display (a notebook's live line) sees each trial's progress too.
+                if let Some(hook) = &shown {
+                    (hook.0)(p);
                 }
             }))
         };
