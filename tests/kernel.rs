@@ -379,7 +379,9 @@ trials.len()"#,
     let swept = &results[0];
     assert_eq!(swept["reply"]["status"], "ok", "{}", swept["reply"]);
     let displays = iopub(swept, "display_data");
-    let board = displays.iter().find(|d| d["data"]["text/html"].is_string()).expect("the leaderboard");
+    // The trials' live progress comes first (one display, updated in place), then the results.
+    assert!(displays.iter().any(|d| d["data"]["text/plain"].as_str().is_some_and(|t| t.starts_with("training: step"))), "the trials' progress");
+    let board = displays.iter().find(|d| d["data"]["text/plain"].as_str().is_some_and(|t| t.contains("trials finished"))).expect("the leaderboard");
     let text = board["data"]["text/plain"].as_str().unwrap();
     assert!(text.contains("3 of 3 trials finished") && text.contains("recipe.lr.top_lr"), "{text}");
     let charts: Vec<&str> = displays.iter().filter(|d| d["data"]["image/png"].is_string()).map(|d| d["data"]["text/plain"].as_str().unwrap()).collect();

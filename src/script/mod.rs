@@ -238,7 +238,17 @@ fn parse_error(name: &str, e: &ParseError) -> Error {
 fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings) -> Error {
     let mut pos = err.position();
     let mut inner = err;
+    // The script's own functions called on the way (name, call site), and whether the error
+    // came from an imported module (whose lines are another file's).
+    let (mut frames, mut in_module) = (Vec::new(), false);
     while let EvalAltResult::ErrorInFunctionCall(_, _, e, p) | EvalAltResult::ErrorInModule(_, e, p) = inner {
+        match inner {
+            EvalAltResult::ErrorInFunctionCall(f, source, _, p) => {
+                frames.push((f.clone(), *p));
+                in_module |= !source.is_empty();
+            }
+            _ => in_module = true,
+        }
         if pos.is_none() {
             pos = *p;
         }
@@ -257,6 +267,15 @@ fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings) -> 
             other => other.to_string(),
         },
         other => other.to_string().replace(&format!(" ({})", other.position()), ""),
+    };
+    // An error inside a function of the script: its own line, and the call that led there.
+    let what = match (frames.first(), in_module, inner.position().line()) {
+        (Some((f, call)), false, Some(_)) if call.line().is_some() => {
+            let called = format!(" (in `{f}`, called at line {})", call.line().unwrap_or(0));
+            pos = inner.position();
+            format!("{what}{called}")
+        }
+        _ => what,
     };
     if pos.is_none() {
         pos = inner.position();

@@ -367,6 +367,19 @@ mod tests {
     }
 
     #[test]
+    fn an_error_inside_a_function_names_its_own_line_and_the_call() {
+        let mut session = Session::new(ScriptSettings::plan(), ".", |_| {});
+        let err = session.execute("fn f(b) {\n    let x = 1;\n    b.foo()\n}\nlet z = 2;\nf(z)", true).value.unwrap_err();
+        match err {
+            Error::Script { line, what, .. } => {
+                assert_eq!(line, Some(3), "{what}");
+                assert!(what.contains("no function foo") && what.contains("(in `f`, called at line 6)"), "{what}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
     fn debug_output_reaches_the_cell_like_print() {
         let seen = Rc::new(RefCell::new(Vec::<String>::new()));
         let sink = seen.clone();
