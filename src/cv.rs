@@ -163,7 +163,7 @@ pub fn run(spec: &RunSpec, control: &RunControl, shard: Option<(usize, usize)>) 
     let dir = match &control.out {
         Some(d) => d.clone(),
         None if n > 1 => return Err(Error::Invalid("a sharded cross-validation needs its folder named (--out), the same for every shard".into())),
-        None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &spec.training.name),
+        None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &spec.training.name)?,
     };
     validate(spec)?;
     claim(&dir, spec)?;

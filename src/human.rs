@@ -23,16 +23,16 @@ pub fn seconds(seconds: f64) -> String {
 
 /// A serde error in a researcher's words: Rust's type names become what to write.
 pub fn settings_error(message: &str) -> String {
-    const PLAIN: [(&str, &str); 15] = [
+    const PLAIN: [(&str, &str); 14] = [
         (
             "data did not match any variant of untagged enum StepsOrFraction",
             "expected a number of steps (a whole number, 10), a fraction of the run (0.1), or #{ steps: N } / #{ fraction: x }",
         ),
         ("expected usize", "expected a whole number, 0 or more"),
         ("expected u64", "expected a whole number, 0 or more"),
-        ("expected u32", "expected a whole number, 0 or more"),
-        ("expected u16", "expected a whole number, 0 or more"),
-        ("expected u8", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
         ("expected i64", "expected a whole number"),
         ("expected i32", "expected a whole number"),
         ("expected f64", "expected a number"),
@@ -41,9 +41,13 @@ pub fn settings_error(message: &str) -> String {
         ("expected a string", "expected a string (in quotes)"),
         (", there are no fields", ": this kind has no other settings"),
         ("floating point `", "number `"),
-        ("expected internally tagged enum ", "expected a map with a `kind` key: "),
     ];
-    PLAIN.iter().fold(message.to_string(), |m, (rust, plain)| m.replace(rust, plain))
+    let message = PLAIN.iter().fold(message.to_string(), |m, (rust, plain)| m.replace(rust, plain));
+    // `expected internally tagged enum LrLayout`: the rest of the message is the type's name.
+    match message.find("expected internally tagged enum") {
+        Some(at) => format!("{}expected a map with a `kind` key", &message[..at]),
+        None => message,
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +67,8 @@ mod tests {
         assert_eq!(super::settings_error("invalid value: integer `-4`, expected usize"), "invalid value: integer `-4`, expected a whole number, 0 or more");
         assert_eq!(super::settings_error("invalid type: string \"1\", expected u64"), "invalid type: string \"1\", expected a whole number, 0 or more");
         assert!(super::settings_error("data did not match any variant of untagged enum StepsOrFraction").starts_with("expected a number of steps"));
+        assert_eq!(super::settings_error("invalid type: string \"x\", expected internally tagged enum LrLayout"), "invalid type: string \"x\", expected a map with a `kind` key");
+        assert_eq!(super::settings_error("invalid value: integer `70000`, expected u16"), "invalid value: integer `70000`, expected a whole number from 0 to 65535");
         assert_eq!(super::settings_error("unknown field `delta`, there are no fields"), "unknown field `delta`: this kind has no other settings");
     }
 

@@ -249,8 +249,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Ctrl-C while training: the first stops the run at its next step boundary, with a resumable
-/// checkpoint; a second quits at once.
+/// Ctrl-C while training: the first stops the run at its next step boundary (with a checkpoint
+/// if the run keeps one, `training.keep: resumable`); a second quits at once.
 fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     use std::sync::atomic::{AtomicBool, Ordering};
     let flag = std::sync::Arc::new(AtomicBool::new(false));
@@ -259,14 +259,14 @@ fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         if seen.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping at the next step boundary, with a checkpoint (Ctrl-C again quits at once)");
+        eprintln!("\nstopping at the next step boundary (Ctrl-C again quits at once)");
     });
     flag
 }
 
-/// An error (a non-zero exit) if Ctrl-C stopped the training.
-fn stopped(flag: &std::sync::atomic::AtomicBool, then: &str) -> anyhow::Result<()> {
-    if flag.load(std::sync::atomic::Ordering::SeqCst) {
+/// An error (a non-zero exit) if Ctrl-C stopped the training before it finished.
+fn stopped(flag: &std::sync::atomic::AtomicBool, finished: bool, then: &str) -> anyhow::Result<()> {
+    if flag.load(std::sync::atomic::Ordering::SeqCst) && !finished {
         anyhow::bail!("stopped by Ctrl-C; {then}");
     }
     Ok(())
@@ -305,19 +305,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             if spec.data.cv.as_ref().is_some_and(|c| c.fold.is_none()) {
                 let outcome = tunelab::cv::run(&spec, &control, shard)?;
-                stopped(&stop, "run the same command again to continue: the finished folds are kept, the stopped one resumes")?;
-                return report_cv(&outcome);
+                report_cv(&outcome)?;
+                return stopped(&stop, outcome.result.is_some(), "run the same command again to continue: the finished folds are kept");
             }
             if shard.is_some() {
                 anyhow::bail!("--shard: this specification is one run (no data.cv), so there is nothing to split");
             }
-            report(&spec.run_with(&control)?)?;
-            stopped(&stop, "the run above keeps its checkpoint")
+            let run = spec.run_with(&control)?;
+            report(&run)?;
+            stopped(&stop, run.metrics.finished, "see above how to continue")
         }
         Command::Resume { run_dir, quiet, progress_every, tensorboard } => {
             let stop = stop_on_ctrl_c();
-            report(&tunelab::run::resume(&run_dir, &RunControl { progress_every, interrupt: Some(stop.clone()), ..control(quiet, tensorboard) })?)?;
-            stopped(&stop, "the run above keeps its checkpoint")
+            let run = tunelab::run::resume(&run_dir, &RunControl { progress_every, interrupt: Some(stop.clone()), ..control(quiet, tensorboard) })?;
+            report(&run)?;
+            stopped(&stop, run.metrics.finished, "see above how to continue")
         }
         Command::Run { script, set, quiet, progress_every, tensorboard, shard, hardware, max_operations } => {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
@@ -531,7 +533,13 @@ fn print_metrics(metrics: Option<&tunelab::metrics::Metrics>) {
 
 fn report(run: &tunelab::Run) -> anyhow::Result<()> {
     let m = &run.metrics;
-    let state = if m.finished { "finished".to_string() } else { format!("stopped (resumable: tunelab resume {})", run.dir.display()) };
+    let state = if m.finished {
+        "finished".to_string()
+    } else if run.dir.join("last").is_dir() {
+        format!("stopped (resumable: tunelab resume {})", run.dir.display())
+    } else {
+        format!("stopped (no checkpoint: training.keep is not `resumable`, so tunelab resume {} starts it over)", run.dir.display())
+    };
     for note in &run.recovery {
         eprintln!("note: {note}");
     }

@@ -301,6 +301,12 @@ impl Recipe {
     /// LR table read: the warm-up end, the SWA start, one schedule per LR group, the metric
     /// that selects the best weights, and warnings about settings that are legal but unusual.
     pub fn resolve(&self, table: &GroupTable, total: usize, task: &Task) -> Result<Resolved> {
+        self.resolve_for(table, total, Some(task))
+    }
+
+    /// [`Recipe::resolve`]; without a task (the LR table alone), the checks that need one (the
+    /// loss, the selection metric) are left to the run.
+    fn resolve_for(&self, table: &GroupTable, total: usize, task: Option<&Task>) -> Result<Resolved> {
         if total == 0 {
             return Err(Error::Invalid("the run has no optimizer step".into()));
         }
@@ -352,7 +358,7 @@ impl Recipe {
                 (Some(start), schedules)
             }
         };
-        if let Some(loss) = &self.loss {
+        if let (Some(loss), Some(task)) = (&self.loss, task) {
             loss.validate(task)?;
         }
         if let Some(a) = &self.adversarial {
@@ -382,8 +388,8 @@ impl Recipe {
             .iter()
             .map(|g| table.rows.iter().filter(|r| r.group == g.name).map(|r| Freeze::trains_from(&thaw, r.block)).min().unwrap_or(0))
             .collect();
-        let classification = matches!(task, Task::Classification { .. });
-        if let Some(m) = self.evaluation.select_by.filter(|m| !m.fits(classification)) {
+        let classification = matches!(task, Some(Task::Classification { .. }));
+        if let Some(m) = self.evaluation.select_by.filter(|m| task.is_some() && !m.fits(classification)) {
             let (task, fits) = if classification { ("classification", "accuracy, macro_f1 or loss") } else { ("regression", "rmse, mae, pearson, spearman or loss") };
             return Err(Error::Invalid(format!("recipe.evaluation.select_by: `{}` is not a metric of a {task} task; use {fits}", m.name())));
         }
@@ -446,7 +452,7 @@ impl Recipe {
 
     /// The learning rate of every LR group at every step of a run of `total` optimizer steps.
     pub fn lr_table(&self, table: &GroupTable, total: usize) -> Result<LrTable> {
-        Ok(self.resolve(table, total, &Task::Regression)?.lr_table())
+        Ok(self.resolve_for(table, total, None)?.lr_table())
     }
 }
 

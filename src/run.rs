@@ -119,7 +119,7 @@ impl RunSpec {
         let prepared = self.prepare(device(self)?)?;
         let path = match &control.out {
             Some(p) => p.clone(),
-            None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &self.training.name),
+            None => RunDir::fresh_path(control.runs_root.as_deref().unwrap_or(Path::new("runs")), &self.training.name)?,
         };
         let (dir, lock) = RunDir::create(&path, control.force)?;
         dir.write_spec(self)?;

@@ -179,7 +179,15 @@ pub struct RunDir {
 impl RunDir {
     /// A folder for a new run: `root/<name>-<UTC timestamp>`, with `-2`, `-3`... when two runs
     /// start in the same second.
-    pub fn fresh_path(root: &Path, name: &str) -> PathBuf {
+    pub fn fresh_path(root: &Path, name: &str) -> Result<PathBuf> {
+        // A name may hold sub-folders (`exp1/base`), but not leave the runs root.
+        let inside = Path::new(name).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(Error::Invalid(format!(
+                "training.name `{name}` would put the run outside {}: use a plain name (sub-folders allowed), or choose the folder with --out",
+                root.display()
+            )));
+        }
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let stamp: String = now.trim_end_matches('Z').replace('T', "-").replace([':', '-'], "");
         let stamp = format!("{}-{}", &stamp[..8], &stamp[8..]);
@@ -190,7 +198,7 @@ impl RunDir {
             dir = root.join(format!("{base}-{n}"));
             n += 1;
         }
-        dir
+        Ok(dir)
     }
 
     /// Makes the folder of a new run. An existing folder that is not empty is an error, unless
@@ -401,7 +409,7 @@ impl RunDir {
 
 /// Whether a folder entry is one a run writes: its files and folders, TensorBoard event files,
 /// and the temporary copies of those names (`.best.tmp`, `.last.old`, `.log.jsonl.tmp`...).
-fn run_entry(name: &str, is_dir: bool) -> bool {
+pub(crate) fn run_entry(name: &str, is_dir: bool) -> bool {
     let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".old"))).unwrap_or(name);
     match base {
         "best" | "swa" | "last" => is_dir,
@@ -581,11 +589,17 @@ mod tests {
 
     #[test]
     fn fresh_folders_are_named_by_the_utc_time() {
-        let dir = super::RunDir::fresh_path(std::path::Path::new("runs"), "full");
+        let dir = super::RunDir::fresh_path(std::path::Path::new("runs"), "full").unwrap();
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         // full-YYYYMMDD-HHMMSS
         let stamp = name.strip_prefix("full-").unwrap();
         assert_eq!(stamp.len(), 15, "{name}");
         assert!(stamp[..8].chars().all(|c| c.is_ascii_digit()) && &stamp[8..9] == "-" && stamp[9..].chars().all(|c| c.is_ascii_digit()), "{name}");
+        // Sub-folders are kept under the root; a name that would leave it is refused.
+        assert!(super::RunDir::fresh_path(std::path::Path::new("runs"), "exp1/base").unwrap().starts_with("runs/exp1"));
+        for name in ["../escaped", "/tmp/x", "a/../../b"] {
+            let err = super::RunDir::fresh_path(std::path::Path::new("runs"), name).unwrap_err().to_string();
+            assert!(err.contains("would put the run outside runs"), "{err}");
+        }
     }
 }

@@ -112,9 +112,6 @@ impl TrainConfig {
                 return Err(Error::Invalid(format!("training.{name} must be at least 1")));
             }
         }
-        if self.name.contains(['/', '\\']) || self.name == ".." || self.name == "." {
-            return Err(Error::Invalid(format!("training.name `{}` must be a plain name (no `/`): it names the run's folder under runs/; choose the folder itself with --out", self.name)));
-        }
         if self.max_length < 2 {
             return Err(Error::Invalid(format!("training.max_length must be at least 2 (the [CLS] and [SEP] tokens), got {}", self.max_length)));
         }

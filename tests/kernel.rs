@@ -414,7 +414,8 @@ fn the_kernel_exits_on_sigterm_and_when_its_frontend_dies() {
     Command::new("kill").args(["-TERM", &kernel.child.id().to_string()]).status().unwrap();
     assert!(gone_within(kernel.child.id(), 10), "still running 10 s after SIGTERM");
 
-    // A shell starts the kernel in the background and exits: the kernel is orphaned.
+    // A shell starts the kernel in the background, as its frontend (JPY_PARENT_PID, as
+    // jupyter_client sets it), and exits.
     let dir = tempfile::tempdir().unwrap();
     let connection = dir.path().join("orphan.json");
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
@@ -423,7 +424,7 @@ fn the_kernel_exits_on_sigterm_and_when_its_frontend_dies() {
         "control_port": ports[3], "hb_port": ports[4], "key": "a-test-key", "signature_scheme": "hmac-sha256",
     });
     std::fs::write(&connection, info.to_string()).unwrap();
-    let script = format!("'{}' kernel --connection-file '{}' >/dev/null 2>&1 & echo $!; sleep 1", env!("CARGO_BIN_EXE_tunelab"), connection.display());
+    let script = format!("JPY_PARENT_PID=$$ '{}' kernel --connection-file '{}' >/dev/null 2>&1 & echo $!; sleep 1", env!("CARGO_BIN_EXE_tunelab"), connection.display());
     let out = Command::new("sh").args(["-c", &script]).current_dir(common::root()).output().unwrap();
     let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(gone_within(pid, 10), "an orphaned kernel still runs 10 s after its parent exited");

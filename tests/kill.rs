@@ -189,7 +189,7 @@ fn ctrl_c_stops_a_run_at_a_step_boundary_with_a_checkpoint() {
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "{stdout}");
-    assert!(stderr.contains("stopping at the next step boundary") && stderr.contains("error: stopped by Ctrl-C"), "{stderr}");
+    assert!(stderr.contains("stopping at the next step boundary") && stderr.contains("error: stopped by Ctrl-C; see above how to continue"), "{stderr}");
     assert!(stdout.contains(&format!("run stopped (resumable: tunelab resume {})", run.display())), "{stdout}");
     let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["finished"], false);

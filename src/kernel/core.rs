@@ -118,17 +118,20 @@ async fn serve(info: ConnectionInfo) -> Result<()> {
     Ok(())
 }
 
-/// SIGTERM (a frontend that stops waiting for its shutdown request) and the death of the process
-/// that started the kernel (it is then adopted by another) end the kernel as a shutdown request
-/// does: a running training stops at a step boundary with its checkpoint first.
+/// SIGTERM (a frontend that stops waiting for its shutdown request) and the end of the process
+/// that started the kernel (`JPY_PARENT_PID`, which jupyter_client sets, as ipykernel reads it)
+/// end the kernel as a shutdown request does: a running training stops at a step boundary with
+/// its checkpoint first. A kernel started without `JPY_PARENT_PID` (by hand, detached) is not
+/// watched.
+#[cfg(unix)]
 async fn exit_with_frontend(kernel: Kernel) {
-    let parent = std::os::unix::process::parent_id();
+    let parent: Option<u32> = std::env::var("JPY_PARENT_PID").ok().and_then(|p| p.trim().parse().ok()).filter(|&p| p > 1);
     let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
-                if std::os::unix::process::parent_id() != parent {
+                if parent.is_some_and(|p| !crate::run_dir::process_alive(p)) {
                     break;
                 }
             }
@@ -136,6 +139,9 @@ async fn exit_with_frontend(kernel: Kernel) {
     }
     kernel.stop_and_exit().await;
 }
+
+#[cfg(not(unix))]
+async fn exit_with_frontend(_kernel: Kernel) {}
 
 /// The heartbeat: every message comes back as it is.
 async fn echo(mut socket: RepSocket) {

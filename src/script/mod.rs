@@ -178,11 +178,11 @@ impl Script {
         let value = engine.eval_ast::<Dynamic>(&ast);
         if stop.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
             return Err(Error::Invalid(format!(
-                "{}: stopped by Ctrl-C; a stopped run keeps its checkpoint (`tunelab resume <its folder>` continues it), and an ablation or a sweep continues when the script runs again",
+                "{}: stopped by an interrupt (Ctrl-C); a stopped run that keeps a checkpoint continues with `tunelab resume <its folder>`, an ablation or a sweep when the script runs again",
                 self.name
             )));
         }
-        let value = value.map_err(|e| runtime_error(&self.name, &e, settings))?;
+        let value = value.map_err(|e| runtime_error(&self.name, &e, settings, true))?;
         drop(engine);
         let mut out = record.take();
         out.value = value;
@@ -235,7 +235,10 @@ fn parse_error(name: &str, e: &ParseError) -> Error {
 }
 
 /// The innermost error of a rhai error, at the position of the script line that caused it.
-fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings) -> Error {
+/// A rhai error as a one-line script error. `whole_source`: the script's functions are all in
+/// the source being run (a script file; a notebook cell may call a function of an earlier cell,
+/// whose lines are that cell's).
+fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings, whole_source: bool) -> Error {
     let mut pos = err.position();
     let mut inner = err;
     // The script's own functions called on the way (name, call site), and whether the error
@@ -268,13 +271,16 @@ fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings) -> 
         },
         other => other.to_string().replace(&format!(" ({})", other.position()), ""),
     };
-    // An error inside a function of the script: its own line, and the call that led there.
-    let what = match (frames.first(), in_module, inner.position().line()) {
-        (Some((f, call)), false, Some(_)) if call.line().is_some() => {
-            let called = format!(" (in `{f}`, called at line {})", call.line().unwrap_or(0));
+    // An error inside a function of the script: the function it happened in, and (in a script
+    // file) its own line, with the call that led there.
+    let what = match (frames.first(), frames.last(), in_module) {
+        (Some((_, call)), Some((f, _)), false) if whole_source && inner.position().line().is_some() && call.line().is_some() => {
+            let via = if frames.len() > 1 { format!(", via `{}`", frames[0].0) } else { String::new() };
+            let called = format!(" (in `{f}`{via} called at line {})", call.line().unwrap_or(0));
             pos = inner.position();
             format!("{what}{called}")
         }
+        (Some(_), Some((f, _)), false) => format!("{what} (in `{f}`)"),
         _ => what,
     };
     if pos.is_none() {

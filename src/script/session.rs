@@ -134,7 +134,7 @@ impl Session {
     }
 
     fn error(&self, name: &str, e: &EvalAltResult) -> Error {
-        let mut error = super::runtime_error(name, e, &self.settings);
+        let mut error = super::runtime_error(name, e, &self.settings, false);
         if self.interrupt.load(Ordering::SeqCst)
             && terminated(e)
             && let Error::Script { what, .. } = &mut error
@@ -367,13 +367,24 @@ mod tests {
     }
 
     #[test]
-    fn an_error_inside_a_function_names_its_own_line_and_the_call() {
+    fn an_error_inside_a_function_names_the_function() {
+        // In a script file every function is in the file: its own line, the function, the call.
+        let source = "fn g(b) {\n    b.foo()\n}\nfn f(b) { g(b) }\nlet z = 2;\nf(z)";
+        let err = crate::script::Script::from_source("s.rhai", source).unwrap().run(&[], &ScriptSettings::plan()).unwrap_err();
+        match err {
+            Error::Script { line, what, .. } => {
+                assert_eq!(line, Some(2), "{what}");
+                assert!(what.contains("no function foo") && what.contains("(in `g`, via `f` called at line 6)"), "{what}");
+            }
+            other => panic!("{other}"),
+        }
         let mut session = Session::new(ScriptSettings::plan(), ".", |_| {});
+        // In a notebook the function may come from an earlier cell: the call's line, and the name.
         let err = session.execute("fn f(b) {\n    let x = 1;\n    b.foo()\n}\nlet z = 2;\nf(z)", true).value.unwrap_err();
         match err {
             Error::Script { line, what, .. } => {
-                assert_eq!(line, Some(3), "{what}");
-                assert!(what.contains("no function foo") && what.contains("(in `f`, called at line 6)"), "{what}");
+                assert_eq!(line, Some(6), "{what}");
+                assert!(what.contains("no function foo") && what.contains("(in `f`)"), "{what}");
             }
             other => panic!("{other}"),
         }
