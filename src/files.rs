@@ -51,52 +51,6 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     write_via_temp(path, |tmp| std::fs::write(tmp, bytes).map_err(|e| Error::io(tmp, e)))
 }
 
-/// Checks a file that a researcher names for tunelab to write (`--out`, `--lr-csv`, `predict`'s
-/// `out`, `plot_runs`'s path) before any work: it must not be a folder, nor one of the files
-/// that make a run folder (`spec.json` there: `metrics.json`, `log.jsonl`...) or a model folder
-/// (`config.json` and `model.safetensors` there: those, the tokenizer, `tunelab.json`...), which
-/// tunelab writes only as part of a run. Any other name is written, over an earlier file of
-/// that name if there is one, as `cp` does.
-pub fn output_file(path: &Path) -> Result<()> {
-    const MODEL_FILES: [&str; 9] = [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-        "tunelab.json",
-        crate::run_dir::COLUMNS_FILE,
-        "head.safetensors",
-    ];
-    if path.is_dir() {
-        return Err(Error::Invalid(format!("{}: a folder; name the file to write", path.display())));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::Invalid(format!("{}: the folder {} does not exist", path.display(), parent.display())));
-    }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let folder = if parent.join("config.json").is_file() && parent.join("model.safetensors").is_file() && MODEL_FILES.contains(&name) {
-        Some("model")
-    } else if parent.join(crate::run_dir::SPEC_FILE).is_file() && crate::run_dir::run_entry(name, false) {
-        Some("run")
-    } else {
-        None
-    };
-    if let Some(what) = folder {
-        return Err(Error::Invalid(format!(
-            "{}: a file of the {what} folder {}, which tunelab writes only as part of the run; choose another name",
-            path.display(),
-            parent.display()
-        )));
-    }
-    Ok(())
-}
-
 /// Writes a value as pretty JSON (with a final newline), atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;

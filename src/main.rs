@@ -366,7 +366,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Predict { model_dir, file, out, text, pair, label, id } => {
-            tunelab::files::output_file(&out)?;
+            tunelab::run_dir::output_file(&out)?;
             let choice = tunelab::predict::ColumnChoice { text, pair, label, id };
             if tunelab::cv::is_cv_folder(&model_dir) {
                 let (ensemble, notes) = tunelab::cv::predict_folds(&model_dir, &file, &choice)?;
@@ -396,7 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plot { runs, out, metric } => {
-            tunelab::files::output_file(&out)?;
+            tunelab::run_dir::output_file(&out)?;
             tunelab::plot::Chart::run_dirs_metric(&runs, metric.as_deref())?.save(&out)?;
             println!("wrote {}", out.display());
             Ok(())
@@ -450,7 +450,7 @@ fn run_script(path: &std::path::Path, sets: &[(String, String)], settings: &Scri
 /// `tunelab plan`: every planned run's groups and schedules; the chosen one's LR table and plot.
 fn plan_script(path: &std::path::Path, sets: &[(String, String)], lr_csv: Option<PathBuf>, plot: Option<PathBuf>, run: Option<&str>, estimate: Option<usize>) -> anyhow::Result<()> {
     for out in lr_csv.iter().chain(&plot) {
-        tunelab::files::output_file(out)?;
+        tunelab::run_dir::output_file(out)?;
     }
     let plans = Script::from_file(path)?.run(sets, &ScriptSettings { estimate, ..ScriptSettings::plan() })?.plans;
     if plans.is_empty() {

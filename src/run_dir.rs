@@ -409,13 +409,59 @@ impl RunDir {
 
 /// Whether a folder entry is one a run writes: its files and folders, TensorBoard event files,
 /// and the temporary copies of those names (`.best.tmp`, `.last.old`, `.log.jsonl.tmp`...).
-pub(crate) fn run_entry(name: &str, is_dir: bool) -> bool {
+fn run_entry(name: &str, is_dir: bool) -> bool {
     let base = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".old"))).unwrap_or(name);
     match base {
         "best" | "swa" | "last" => is_dir,
         SPEC_FILE | OLD_SPEC_FILE | "log.jsonl" | "eval.jsonl" | "metrics.json" | "lock" | "oof.json" => !is_dir,
         other => !is_dir && other.starts_with("events.out.tfevents.") && other.contains(".tunelab"),
     }
+}
+
+/// Checks a file that a researcher names for tunelab to write (`--out`, `--lr-csv`, `predict`'s
+/// `out`, `plot_runs`'s path) before any work: it must not be a folder, nor one of the files
+/// that make a run folder (`spec.json` there: `metrics.json`, `log.jsonl`...) or a model folder
+/// (`config.json` and `model.safetensors` there: those, the tokenizer, `tunelab.json`...), which
+/// tunelab writes only as part of a run. Any other name is written, over an earlier file of
+/// that name if there is one, as `cp` does.
+pub fn output_file(path: &Path) -> Result<()> {
+    const MODEL_FILES: [&str; 9] = [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "tunelab.json",
+        COLUMNS_FILE,
+        "head.safetensors",
+    ];
+    if path.is_dir() {
+        return Err(Error::Invalid(format!("{}: a folder; name the file to write", path.display())));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Invalid(format!("{}: the folder {} does not exist", path.display(), parent.display())));
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let folder = if parent.join("config.json").is_file() && parent.join("model.safetensors").is_file() && MODEL_FILES.contains(&name) {
+        Some("model")
+    } else if parent.join(SPEC_FILE).is_file() && run_entry(name, false) {
+        Some("run")
+    } else {
+        None
+    };
+    if let Some(what) = folder {
+        return Err(Error::Invalid(format!(
+            "{}: a file of the {what} folder {}, which tunelab writes only as part of the run; choose another name",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The name of the file in a saved model folder that records the data columns it was trained on.

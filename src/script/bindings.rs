@@ -251,7 +251,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         }
         let o: Options = from_map("predict", options)?;
         if let Some(out) = &o.out {
-            crate::files::output_file(out).map_err(fail)?;
+            crate::run_dir::output_file(out).map_err(fail)?;
         }
         let choice = crate::predict::ColumnChoice { text: o.text, pair: o.pair, label: o.label, id: o.id };
         // A cross-validation's folder predicts with every fold's model (their mean).
@@ -291,7 +291,7 @@ fn register_runs(engine: &mut Engine, record: Rc<RefCell<ScriptValue>>, settings
         if dirs.is_empty() {
             return Ok(());
         }
-        crate::files::output_file(path.as_ref()).map_err(fail)?;
+        crate::run_dir::output_file(path.as_ref()).map_err(fail)?;
         Chart::run_dirs(&dirs).and_then(|c| c.save(path.as_ref())).map_err(fail)
     });
 
