@@ -76,6 +76,9 @@ pub struct Dataset {
     pub task: Task,
     /// Rows skipped because they were invalid (only when skipping was asked for).
     pub skipped: usize,
+    /// The first lines of the rows whose text holds a line break (a quoted field over several
+    /// lines, legal in CSV; or an unclosed quote that joined rows).
+    pub multiline: Vec<usize>,
     /// Whether the file has its label column (a file to predict may not).
     pub labelled: bool,
 }
@@ -386,7 +389,8 @@ impl Dataset {
                 Task::Classification { labels }
             }
         };
-        Ok(Dataset { path: path.into(), examples, task, skipped, labelled })
+        let multiline = examples.iter().filter(|e| e.text.contains('\n') || e.pair.as_ref().is_some_and(|p| p.contains('\n'))).map(|e| e.line).collect();
+        Ok(Dataset { path: path.into(), examples, task, skipped, multiline, labelled })
     }
 
     pub fn len(&self) -> usize {
@@ -398,14 +402,14 @@ impl Dataset {
     }
 
     /// The examples for which `keep(index)` holds, and the others (same file, same classes;
-    /// the file's count of skipped rows stays with the first).
+    /// what reading the file set aside, skipped and multi-line rows, stays with the first).
     pub fn split(&self, keep: impl Fn(usize) -> bool) -> (Dataset, Dataset) {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for (i, e) in self.examples.iter().enumerate() {
             if keep(i) { a.push(e.clone()) } else { b.push(e.clone()) }
         }
-        let part = |examples, skipped| Dataset { examples, skipped, ..self.clone() };
-        (part(a, self.skipped), part(b, 0))
+        let part = |examples, skipped, multiline| Dataset { examples, skipped, multiline, ..self.clone() };
+        (part(a, self.skipped, self.multiline.clone()), part(b, 0, Vec::new()))
     }
 
     /// Tokenises every example once.
@@ -614,6 +618,15 @@ mod tests {
         let p = write(dir.path(), "e.tsv", "sentence\tscore\nx\t1\n");
         let err = Dataset::read(&p, &regression(), None).unwrap_err().to_string();
         assert!(err.contains(":1: no column `text` in the header (columns: sentence, score)"), "{err}");
+    }
+
+    #[test]
+    fn rows_whose_text_runs_over_several_lines_are_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        // Line 3 opens a quote that only line 5 closes: two rows read as one.
+        let p = write(dir.path(), "q.csv", "text,score\nfine,1\n\"opened,2\nswallowed,3\nclosed\",4\nlast,5\n");
+        let d = Dataset::read(&p, &ReadOptions { columns: Columns::new("text", "score"), ..regression() }, None).unwrap();
+        assert_eq!((d.len(), d.multiline.clone()), (3, vec![3]));
     }
 
     #[test]

@@ -475,14 +475,23 @@ impl RunSpec {
     }
 }
 
-/// `data.skip_invalid`'s count, one warning per file that had invalid rows (a dev set cut from
-/// the training file counts with it).
+/// What reading the data set aside: `data.skip_invalid`'s count, and rows whose text runs over
+/// several lines, one warning per file (a dev set cut from the training file counts with it).
 fn skipped_rows<'a>(sets: impl IntoIterator<Item = Option<&'a Dataset>>) -> Vec<String> {
-    sets.into_iter()
-        .flatten()
-        .filter(|d| d.skipped > 0)
-        .map(|d| format!("data.skip_invalid: {} invalid row(s) of {} skipped", d.skipped, d.path.display()))
-        .collect()
+    let mut warnings = Vec::new();
+    for d in sets.into_iter().flatten() {
+        if d.skipped > 0 {
+            warnings.push(format!("data.skip_invalid: {} invalid row(s) of {} skipped", d.skipped, d.path.display()));
+        }
+        if let Some(first) = d.multiline.first() {
+            warnings.push(format!(
+                "{}: {} row(s) hold a line break in their text (the first at line {first}): a quoted field over several lines, or an unclosed quote that joined rows",
+                d.path.display(),
+                d.multiline.len()
+            ));
+        }
+    }
+    warnings
 }
 
 /// Calls `f` with the model of folder `dir` under `head`, on the CPU, for planning only (its
