@@ -240,7 +240,6 @@ impl DecayTowards {
     }
 }
 
-/// Reads an optional tagged value written in full or by its name alone (`"huber"`).
 /// `lr`: a layout (`{"kind": "llrd", ...}`), or a uniform LR written as a number (`3e-5`) or as
 /// a map with `lr` alone.
 fn lr_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<LrLayout, D::Error> {
@@ -261,6 +260,7 @@ fn lr_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<L
     serde_json::from_value(value).map_err(serde::de::Error::custom)
 }
 
+/// Reads an optional tagged value written in full or by its name alone (`"huber"`).
 fn some_or_name<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> std::result::Result<Option<T>, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
         None => Ok(None),

@@ -169,14 +169,9 @@ impl Script {
         if let Some(dir) = &self.dir {
             engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir));
         }
-        // Ctrl-C (the CLI's interrupt flag): the training stops at a step boundary with its
-        // checkpoint, and the script stops at its next operation rather than train on.
-        let stop = settings.control.interrupt.clone();
-        if let Some(flag) = stop.clone() {
-            engine.on_progress(move |_| flag.load(std::sync::atomic::Ordering::SeqCst).then_some(Dynamic::UNIT));
-        }
         let value = engine.eval_ast::<Dynamic>(&ast);
-        if stop.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+        // Ctrl-C (the CLI's interrupt flag) stopped a training, then the script (see [`engine`]).
+        if settings.control.interrupted() {
             return Err(Error::Invalid(format!(
                 "{}: stopped by an interrupt (Ctrl-C); a stopped run that keeps a checkpoint continues with `tunelab resume <its folder>`, an ablation or a sweep when the script runs again",
                 self.name
@@ -218,6 +213,12 @@ fn engine(record: Rc<RefCell<ScriptValue>>, settings: &ScriptSettings) -> Engine
     engine.set_max_expr_depths(64, 32);
     engine.set_max_call_levels(64);
     engine.on_print(|s| println!("{s}"));
+    // The interrupt flag (Ctrl-C, a notebook's stop button) stops a training at its next step
+    // boundary (the run control carries it there), and the script at its next operation rather
+    // than going on to train again.
+    if let Some(flag) = settings.control.interrupt.clone() {
+        engine.on_progress(move |_| flag.load(std::sync::atomic::Ordering::SeqCst).then(|| Dynamic::from(session::INTERRUPTED)));
+    }
     bindings::register(&mut engine, record, settings.clone());
     engine
 }
@@ -235,9 +236,8 @@ fn parse_error(name: &str, e: &ParseError) -> Error {
 }
 
 /// The innermost error of a rhai error, at the position of the script line that caused it.
-/// A rhai error as a one-line script error. `whole_source`: the script's functions are all in
-/// the source being run (a script file; a notebook cell may call a function of an earlier cell,
-/// whose lines are that cell's).
+/// `whole_source`: the script's functions are all in the source being run (a script file; a
+/// notebook cell may call a function of an earlier cell, whose lines are that cell's).
 fn runtime_error(name: &str, err: &EvalAltResult, settings: &ScriptSettings, whole_source: bool) -> Error {
     let mut pos = err.position();
     let mut inner = err;

@@ -77,8 +77,6 @@ impl Session {
             None => debug(s),
         });
         engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir.into()));
-        let flag = interrupt.clone();
-        engine.on_progress(move |_| flag.load(Ordering::SeqCst).then(|| Dynamic::from(INTERRUPTED)));
         Session { engine, scope: Scope::new(), functions: AST::empty(), imports: Vec::new(), record, execution_count: 0, interrupt, settings }
     }
 
